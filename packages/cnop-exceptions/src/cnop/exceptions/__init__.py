@@ -1,0 +1,104 @@
+"""One typed exception hierarchy for CNOP services.
+
+>>> from cnop.exceptions import CNOPUserNotFoundException, to_problem
+>>> exc = CNOPUserNotFoundException("User 'alice' not found")
+>>> exc.status_code, exc.code
+(404, 'USER_NOT_FOUND')
+"""
+
+from cnop.exceptions.__about__ import __version__
+from cnop.exceptions.base import CNOPClientException, CNOPException, CNOPInternalException
+from cnop.exceptions.business import (
+    CNOPAssetInactiveException,
+    CNOPInsufficientAssetBalanceException,
+    CNOPInsufficientBalanceException,
+    CNOPInvalidStateTransitionException,
+    CNOPLimitExceededException,
+)
+from cnop.exceptions.constants import ErrorMessage, FieldConstraints, ServiceName, UserRole
+from cnop.exceptions.entities import (
+    CNOPAssetBalanceNotFoundException,
+    CNOPAssetNotFoundException,
+    CNOPBalanceNotFoundException,
+    CNOPEntityAlreadyExistsException,
+    CNOPEntityNotFoundException,
+    CNOPIdempotencyConflictException,
+    CNOPOrderNotFoundException,
+    CNOPTransactionNotFoundException,
+    CNOPUserNotFoundException,
+    CNOPVersionConflictException,
+)
+from cnop.exceptions.infrastructure import (
+    CNOPAWSServiceException,
+    CNOPCommonServerException,
+    CNOPConfigurationException,
+    CNOPDatabaseConnectionException,
+    CNOPDatabaseOperationException,
+    CNOPExternalServiceException,
+    CNOPInternalServerException,
+    CNOPServiceUnavailableException,
+)
+from cnop.exceptions.locking import (
+    CNOPLockAcquisitionException,
+    CNOPLockLostException,
+    CNOPLockTimeoutException,
+)
+from cnop.exceptions.problem import PROBLEM_CONTENT_TYPE, to_problem
+from cnop.exceptions.security import (
+    CNOPAccessDeniedException,
+    CNOPAuthenticationException,
+    CNOPAuthorizationException,
+    CNOPInsufficientPermissionsException,
+    CNOPInvalidCredentialsException,
+    CNOPTokenExpiredException,
+    CNOPTokenInvalidException,
+)
+from cnop.exceptions.validation import CNOPEntityValidationException, CNOPValidationException
+
+__all__ = [
+    "PROBLEM_CONTENT_TYPE",
+    "CNOPAWSServiceException",
+    "CNOPAccessDeniedException",
+    "CNOPAssetBalanceNotFoundException",
+    "CNOPAssetInactiveException",
+    "CNOPAssetNotFoundException",
+    "CNOPAuthenticationException",
+    "CNOPAuthorizationException",
+    "CNOPBalanceNotFoundException",
+    "CNOPClientException",
+    "CNOPCommonServerException",
+    "CNOPConfigurationException",
+    "CNOPDatabaseConnectionException",
+    "CNOPDatabaseOperationException",
+    "CNOPEntityAlreadyExistsException",
+    "CNOPEntityNotFoundException",
+    "CNOPEntityValidationException",
+    "CNOPException",
+    "CNOPExternalServiceException",
+    "CNOPIdempotencyConflictException",
+    "CNOPInsufficientAssetBalanceException",
+    "CNOPInsufficientBalanceException",
+    "CNOPInsufficientPermissionsException",
+    "CNOPInternalException",
+    "CNOPInternalServerException",
+    "CNOPInvalidCredentialsException",
+    "CNOPInvalidStateTransitionException",
+    "CNOPLimitExceededException",
+    "CNOPLockAcquisitionException",
+    "CNOPLockLostException",
+    "CNOPLockTimeoutException",
+    "CNOPOrderNotFoundException",
+    "CNOPServiceUnavailableException",
+    "CNOPTokenExpiredException",
+    "CNOPTokenInvalidException",
+    "CNOPTransactionNotFoundException",
+    "CNOPUserNotFoundException",
+    "CNOPValidationException",
+    "CNOPVersionConflictException",
+    "ErrorMessage",
+    "FieldConstraints",
+    "ServiceName",
+    "UserRole",
+    "__version__",
+    "to_problem",
+]

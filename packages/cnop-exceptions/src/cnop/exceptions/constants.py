@@ -1,0 +1,54 @@
+"""Constants that more than one CNOP package needs."""
+
+from __future__ import annotations
+
+from enum import Enum
+from http import HTTPStatus
+from typing import Final
+
+__all__ = ["ErrorMessage", "FieldConstraints", "HTTPStatus", "ServiceName", "UserRole"]
+
+
+class ServiceName(str, Enum):
+    """The platform's services, as they name themselves in logs and headers."""
+
+    USER = "user-service"
+    ORDER = "order-service"
+    INVENTORY = "inventory-service"
+    AUTH = "auth-service"
+    GATEWAY = "gateway"
+
+
+class UserRole(str, Enum):
+    """Roles a user can hold; ``admin`` implies ``customer``."""
+
+    CUSTOMER = "customer"
+    ADMIN = "admin"
+
+
+class ErrorMessage:
+    """Messages shown to callers, kept in one place so services say the same thing."""
+
+    INVALID_CREDENTIALS: Final = "Invalid username or password"
+    TOKEN_EXPIRED: Final = "The token has expired"
+    TOKEN_INVALID: Final = "The token is invalid"
+    ACCESS_DENIED: Final = "Access denied"
+    INSUFFICIENT_BALANCE: Final = "Insufficient balance"
+    INSUFFICIENT_ASSET_BALANCE: Final = "Insufficient asset balance"
+    RESOURCE_BUSY: Final = "The resource is busy; retry shortly"
+    INTERNAL_ERROR: Final = "An internal error occurred"
+
+
+class FieldConstraints:
+    """Limits on fields that several packages validate."""
+
+    USERNAME_MIN_LENGTH: Final = 6
+    USERNAME_MAX_LENGTH: Final = 30
+    USERNAME_PATTERN: Final = r"^[A-Za-z0-9_]+$"
+    NAME_MAX_LENGTH: Final = 50
+    EMAIL_MAX_LENGTH: Final = 254
+    PASSWORD_MIN_LENGTH: Final = 12
+    #: bcrypt reads at most 72 bytes; longer passwords must be refused, not truncated.
+    PASSWORD_MAX_BYTES: Final = 72
+    QUANTITY_MAX_DECIMALS: Final = 8
+    REQUEST_ID_MAX_LENGTH: Final = 128

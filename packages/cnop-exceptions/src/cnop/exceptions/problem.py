@@ -1,0 +1,55 @@
+"""RFC 9457 problem documents (``application/problem+json``)."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from cnop.exceptions.base import CNOPException
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+DEFAULT_TYPE_BASE = "urn:cnop:problem:"
+_GENERIC_DETAIL = "An internal error occurred. Quote the request id when reporting it."
+
+
+def to_problem(
+    exc: BaseException,
+    *,
+    request_id: str | None = None,
+    instance: str | None = None,
+    type_base: str = DEFAULT_TYPE_BASE,
+) -> dict[str, Any]:
+    """Render ``exc`` as a problem document that is safe to send to the caller.
+
+    Client errors (4xx) carry their message as ``detail`` and their details as
+    extension members. Internal errors (5xx) and exceptions that are not CNOP
+    exceptions get a generic ``detail``: nothing of their message or details leaks.
+
+    >>> to_problem(CNOPUserNotFoundException("User 'bob' not found"), request_id="r-1")
+    {'type': 'urn:cnop:problem:user-not-found', 'title': 'User not found', 'status': 404, ...}
+    """
+    if isinstance(exc, CNOPException):
+        code, status, retryable = exc.code, exc.status, exc.retryable
+        safe = exc.client_safe
+    else:
+        code, status, retryable, safe = "INTERNAL_ERROR", HTTPStatus.INTERNAL_SERVER_ERROR, False, False
+
+    problem: dict[str, Any] = {
+        "type": type_base + code.lower().replace("_", "-"),
+        "status": int(status),
+        "code": code,
+        "retryable": retryable,
+    }
+    if safe and isinstance(exc, CNOPException):
+        problem["title"] = exc.default_message
+        problem["detail"] = exc.message
+        for key, value in exc.details.items():
+            problem.setdefault(key, value)
+    else:
+        problem["title"] = status.phrase
+        problem["detail"] = _GENERIC_DETAIL
+    if instance is not None:
+        problem["instance"] = instance
+    if request_id is not None:
+        problem["request_id"] = request_id
+    return problem
