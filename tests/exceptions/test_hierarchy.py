@@ -14,23 +14,35 @@ from cnop.exceptions import (
     CNOPInternalException,
 )
 
-ALL = [
-    obj
-    for obj in vars(ex).values()
-    if inspect.isclass(obj) and issubclass(obj, CNOPException)
-]
+ALL = [obj for obj in vars(ex).values() if inspect.isclass(obj) and issubclass(obj, CNOPException)]
 
-SEED_NAMES = """
-CNOPEntityNotFoundException CNOPUserNotFoundException CNOPOrderNotFoundException
-CNOPAssetNotFoundException CNOPBalanceNotFoundException CNOPAssetBalanceNotFoundException
-CNOPTransactionNotFoundException CNOPEntityAlreadyExistsException CNOPInsufficientBalanceException
-CNOPInvalidCredentialsException CNOPTokenExpiredException CNOPTokenInvalidException
-CNOPAuthorizationException CNOPAccessDeniedException CNOPInsufficientPermissionsException
-CNOPEntityValidationException CNOPDatabaseConnectionException CNOPDatabaseOperationException
-CNOPConfigurationException CNOPAWSServiceException CNOPExternalServiceException
-CNOPLockAcquisitionException CNOPLockTimeoutException CNOPCommonServerException
-CNOPInternalServerException
-""".split()
+SEED_NAMES = [
+    "CNOPEntityNotFoundException",
+    "CNOPUserNotFoundException",
+    "CNOPOrderNotFoundException",
+    "CNOPAssetNotFoundException",
+    "CNOPBalanceNotFoundException",
+    "CNOPAssetBalanceNotFoundException",
+    "CNOPTransactionNotFoundException",
+    "CNOPEntityAlreadyExistsException",
+    "CNOPInsufficientBalanceException",
+    "CNOPInvalidCredentialsException",
+    "CNOPTokenExpiredException",
+    "CNOPTokenInvalidException",
+    "CNOPAuthorizationException",
+    "CNOPAccessDeniedException",
+    "CNOPInsufficientPermissionsException",
+    "CNOPEntityValidationException",
+    "CNOPDatabaseConnectionException",
+    "CNOPDatabaseOperationException",
+    "CNOPConfigurationException",
+    "CNOPAWSServiceException",
+    "CNOPExternalServiceException",
+    "CNOPLockAcquisitionException",
+    "CNOPLockTimeoutException",
+    "CNOPCommonServerException",
+    "CNOPInternalServerException",
+]
 
 
 @pytest.mark.parametrize("name", SEED_NAMES)
@@ -94,7 +106,7 @@ def test_str_is_the_message_and_defaults_apply() -> None:
 def test_pickles_intact(cls: type[CNOPException]) -> None:
     original = cls("boom", details={"k": [1, 2]}, retryable=True)
     original.extra_attribute = "kept"  # type: ignore[attr-defined]
-    copy = pickle.loads(pickle.dumps(original))
+    copy = pickle.loads(pickle.dumps(original))  # noqa: S301 - our own bytes
     assert type(copy) is cls
     assert copy.message == "boom"
     assert copy.details == {"k": [1, 2]}
@@ -124,7 +136,9 @@ def test_validation_helpers_carry_field_errors() -> None:
 
 
 def test_to_dict_has_everything_for_logs() -> None:
-    exc = ex.CNOPDatabaseOperationException("PutItem failed on table users", details={"table": "users"})
+    exc = ex.CNOPDatabaseOperationException(
+        "PutItem failed on table users", details={"table": "users"}
+    )
     assert exc.to_dict() == {
         "type": "CNOPDatabaseOperationException",
         "code": "DATABASE_OPERATION_ERROR",

@@ -35,7 +35,8 @@ def test_details_cannot_override_standard_members() -> None:
     "exc",
     [
         ex.CNOPDatabaseOperationException(
-            "PutItem on users failed: secret=hunter2", details={"password": "hunter2", "table": "users"}
+            "PutItem on users failed: secret=hunter2",
+            details={"password": "hunter2", "table": "users"},
         ),
         ex.CNOPConfigurationException("JWT_SECRET_KEY=hunter2 is too short"),
         ex.CNOPLockLostException("lock user:alice lost", details={"token": "hunter2"}),

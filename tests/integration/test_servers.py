@@ -24,7 +24,9 @@ def test_dynamodb_local_creates_a_table_and_round_trips_an_item(
     )
     try:
         client.put_item(TableName=table, Item={"pk": {"S": "k1"}, "amount": {"N": "12.50"}})
-        item = client.get_item(TableName=table, Key={"pk": {"S": "k1"}}, ConsistentRead=True)["Item"]
+        item = client.get_item(TableName=table, Key={"pk": {"S": "k1"}}, ConsistentRead=True)[
+            "Item"
+        ]
         assert item == {"pk": {"S": "k1"}, "amount": {"N": "12.5"}}
         # A real DynamoDB enforces conditions; a permissive fake would not.
         with pytest.raises(client.exceptions.ConditionalCheckFailedException):
@@ -37,7 +39,9 @@ def test_dynamodb_local_creates_a_table_and_round_trips_an_item(
         client.delete_table(TableName=table)
 
 
-def test_redis_round_trips_a_key_with_expiry(redis_url: str, unique_name: Callable[[str], str]) -> None:
+def test_redis_round_trips_a_key_with_expiry(
+    redis_url: str, unique_name: Callable[[str], str]
+) -> None:
     client = redis.Redis.from_url(redis_url)
     key = unique_name("servers")
     assert client.set(key, b"value", px=60_000, nx=True) is True

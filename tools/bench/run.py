@@ -32,7 +32,10 @@ def main(argv: list[str]) -> int:
     names = [a for a in argv if not a.startswith("-")] or list(available)
     unknown = [n for n in names if n not in available]
     if unknown:
-        print(f"unknown benchmark(s): {', '.join(unknown)}; have: {', '.join(available)}", file=sys.stderr)
+        print(
+            f"unknown benchmark(s): {', '.join(unknown)}; have: {', '.join(available)}",
+            file=sys.stderr,
+        )
         return 2
     status = 0
     for name in names:

@@ -7,7 +7,7 @@ from http import HTTPStatus
 from typing import Any, ClassVar
 
 
-class CNOPException(Exception):  # noqa: N818 - the seed's public name
+class CNOPException(Exception):
     """Base of every CNOP error.
 
     Each class declares a stable machine ``code``, an HTTP ``status``, a default

@@ -30,8 +30,8 @@ class ErrorMessage:
     """Messages shown to callers, kept in one place so services say the same thing."""
 
     INVALID_CREDENTIALS: Final = "Invalid username or password"
-    TOKEN_EXPIRED: Final = "The token has expired"
-    TOKEN_INVALID: Final = "The token is invalid"
+    TOKEN_EXPIRED: Final = "The token has expired"  # noqa: S105 - a message
+    TOKEN_INVALID: Final = "The token is invalid"  # noqa: S105 - a message
     ACCESS_DENIED: Final = "Access denied"
     INSUFFICIENT_BALANCE: Final = "Insufficient balance"
     INSUFFICIENT_ASSET_BALANCE: Final = "Insufficient asset balance"

@@ -32,7 +32,12 @@ def to_problem(
         code, status, retryable = exc.code, exc.status, exc.retryable
         safe = exc.client_safe
     else:
-        code, status, retryable, safe = "INTERNAL_ERROR", HTTPStatus.INTERNAL_SERVER_ERROR, False, False
+        code, status, retryable, safe = (
+            "INTERNAL_ERROR",
+            HTTPStatus.INTERNAL_SERVER_ERROR,
+            False,
+            False,
+        )
 
     problem: dict[str, Any] = {
         "type": type_base + code.lower().replace("_", "-"),

@@ -22,7 +22,10 @@ class CNOPValidationException(CNOPClientException):
     @classmethod
     def for_field(cls, field: str, problem: str, **extra: Any) -> CNOPValidationException:
         """One field's problem, e.g. ``for_field("email", "is not a valid address")``."""
-        return cls(f"{field}: {problem}", details={"errors": [{"field": field, "message": problem}], **extra})
+        return cls(
+            f"{field}: {problem}",
+            details={"errors": [{"field": field, "message": problem}], **extra},
+        )
 
     @classmethod
     def for_fields(cls, errors: Sequence[Mapping[str, str]]) -> CNOPValidationException:
