@@ -13,9 +13,8 @@ class CNOPException(Exception):
     Each class declares a stable machine ``code``, an HTTP ``status``, a default
     ``message`` and whether a retry can help (``retryable``). An instance may
     override the message, add structured ``details`` and override ``retryable``.
-    ``str(exc)`` is the message. Instances pickle intact.
-
-    >>> raise CNOPUserNotFoundException("User 'alice' not found", details={"username": "alice"})
+    ``str(exc)`` is the message. Instances pickle intact. Example:
+    ``raise CNOPUserNotFoundException("User 'alice' not found", details={"username": "alice"})``.
     """
 
     code: ClassVar[str] = "CNOP_ERROR"

@@ -25,8 +25,9 @@ def to_problem(
     extension members. Internal errors (5xx) and exceptions that are not CNOP
     exceptions get a generic ``detail``: nothing of their message or details leaks.
 
-    >>> to_problem(CNOPUserNotFoundException("User 'bob' not found"), request_id="r-1")
-    {'type': 'urn:cnop:problem:user-not-found', 'title': 'User not found', 'status': 404, ...}
+    Example: ``to_problem(CNOPUserNotFoundException("User 'bob' not found"), request_id="r-1")``
+    gives ``{"type": "urn:cnop:problem:user-not-found", "status": 404, "code": "USER_NOT_FOUND",
+    "title": "User not found", "detail": "User 'bob' not found", "request_id": "r-1", ...}``.
     """
     if isinstance(exc, CNOPException):
         code, status, retryable = exc.code, exc.status, exc.retryable
