@@ -1,0 +1,54 @@
+"""``AuditLogger``: security events with a fixed schema on the ``audit`` logger."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cnop.logging._report import report_once
+from cnop.logging.logger import BaseLogger
+from cnop.logging.names import AUDIT_ACTIONS, AuditEvent, LogAction, LoggerName
+
+
+class AuditLogger:
+    """Records security events, one line each, on :attr:`LoggerName.AUDIT`.
+
+    >>> audit = AuditLogger()
+    >>> audit.record(AuditEvent.LOGIN_FAILURE, user="alice", success=False,
+    ...              reason="invalid credentials", source_ip="203.0.113.7")
+
+    Every line has ``event`` (the :class:`AuditEvent` value), ``action`` (the matching
+    :class:`LogAction`), ``success`` (bool), ``outcome`` (``"success"``/``"failure"``),
+    ``reason`` (str or null) and ``user``, plus any extra fields (redacted like all
+    fields). Successes are INFO, failures WARNING. Recording never raises.
+    """
+
+    __slots__ = ("_log",)
+
+    def __init__(self) -> None:
+        self._log = BaseLogger(LoggerName.AUDIT)
+
+    def record(
+        self,
+        event: AuditEvent,
+        *,
+        user: str | None,
+        success: bool,
+        reason: str | None = None,
+        **fields: Any,
+    ) -> None:
+        """Write one audit line for ``event``."""
+        if not isinstance(event, AuditEvent):
+            # Typed callers never get here; untyped ones get a line rather than an error.
+            report_once(  # type: ignore[unreachable]
+                f"audit-event:{event!r:.40}",
+                f"AuditLogger.record() got {event!r:.40}, not an AuditEvent; recorded as text",
+            )
+        action = AUDIT_ACTIONS.get(event, LogAction.ERROR)
+        outcome = "success" if success else "failure"
+        message = f"audit {getattr(event, 'value', event)}: {outcome}"
+        if reason:
+            message = f"{message} ({reason})"
+        emit = self._log.info if success else self._log.warning
+        # The schema's fields win over extra fields of the same name.
+        schema = {"event": event, "success": bool(success), "outcome": outcome, "reason": reason}
+        emit(action=action, message=message, user=user, **{**fields, **schema})

@@ -1,0 +1,170 @@
+"""``configure_logging``: one handler on loguru that writes our lines to one sink.
+
+Importing :mod:`cnop.logging` configures nothing: lines logged before
+:func:`configure_logging` go wherever loguru is already set up (by default its own
+human-readable stderr handler). ``configure_logging`` then, and on every later call:
+
+* removes the handler it added before (so calling it twice never doubles lines) and
+  loguru's default stderr handler, but no handler the application added itself;
+* adds one handler writing JSON (or console) lines to ``sink`` (default: stdout);
+* with ``intercept_stdlib=True`` replaces the root stdlib logger's handlers with one
+  that forwards into the same stream.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import sys
+import threading
+from collections.abc import Iterable
+from typing import Any, Literal
+
+from loguru import logger
+
+from cnop.exceptions import CNOPConfigurationException
+from cnop.logging import stdlib
+from cnop.logging._report import report_once
+from cnop.logging.formatting import LINE_EXTRA, LINE_TEMPLATE, console_line, json_line
+from cnop.logging.redaction import add_secret_keys
+from cnop.logging.sinks import SafeSink, Sink
+
+Format = Literal["json", "console"]
+
+LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
+FORMATS = ("json", "console")
+_STDLIB_LEVELS = {"TRACE": logging.DEBUG, "SUCCESS": logging.INFO}
+_LOGURU_DEFAULT_HANDLER_ID = 0
+
+
+class _State:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.service: str | None = None
+        self.handler_id: int | None = None
+        self.sink: SafeSink | None = None
+        self.default_removed = False
+
+
+_state = _State()
+
+
+def current_service() -> str | None:
+    """The ``service`` given to the last :func:`configure_logging`, or None."""
+    return _state.service
+
+
+def _choose(
+    value: str | None, arg_name: str, env_name: str, default: str, allowed: tuple[str, ...]
+) -> str:
+    source = arg_name
+    if value is None:
+        source, value = env_name, os.environ.get(env_name) or default
+    if not isinstance(value, str) or value.strip().upper() not in {a.upper() for a in allowed}:
+        raise CNOPConfigurationException(
+            f"{source}: {value!r:.40} is not one of {', '.join(allowed)}"
+        )
+    return value.strip().upper() if allowed is LEVELS else value.strip().lower()
+
+
+def _make_formatter(fmt: str, service: str) -> Any:
+    build = json_line if fmt == "json" else console_line
+
+    def formatter(record: Any) -> str:
+        try:
+            line = build(record, service)
+        except Exception as exc:
+            # The record could not be turned into a line (a broken __str__ deep in a
+            # field...): write what we safely can instead of losing the event.
+            report_once(f"format:{type(exc).__name__}", f"could not format a line: {exc!r:.200}")
+            line = json_line_fallback(record, service, exc)
+        record["extra"][LINE_EXTRA] = line
+        return LINE_TEMPLATE
+
+    return formatter
+
+
+def json_line_fallback(record: Any, service: str, exc: BaseException) -> str:
+    """A minimal line for a record that could not be formatted in full."""
+    try:
+        message = str(record["message"])
+    except Exception:
+        message = "<unprintable message>"
+    return json.dumps(
+        {
+            "level": getattr(record.get("level"), "name", None),
+            "service": service,
+            "message": message,
+            "format_error": f"{type(exc).__name__}: {exc}"[:200],
+        }
+    )
+
+
+def configure_logging(
+    *,
+    service: str,
+    level: str | None = None,
+    fmt: Format | None = None,
+    sink: Sink | None = None,
+    intercept_stdlib: bool = True,
+    secret_keys: Iterable[str] = (),
+) -> None:
+    """Send every log line of this process to ``sink`` as JSON (or console) lines.
+
+    ``level`` defaults to ``$LOG_LEVEL`` or ``INFO``; ``fmt`` to ``$LOG_FORMAT`` or
+    ``json``; ``sink`` to ``sys.stdout`` (also a file path or a callable taking a
+    line). ``secret_keys`` adds keys to redact. An explicit argument wins over the
+    environment. Calling it again replaces the previous configuration.
+
+    Raises :class:`~cnop.exceptions.CNOPConfigurationException` naming the argument
+    or variable when a value is not valid.
+    """
+    if not isinstance(service, str) or not service.strip():
+        raise CNOPConfigurationException("service: must be a non-empty string")
+    chosen_level = _choose(level, "level", "LOG_LEVEL", "INFO", LEVELS)
+    chosen_fmt = _choose(fmt, "fmt", "LOG_FORMAT", "json", FORMATS)
+    if secret_keys:
+        add_secret_keys(*secret_keys)
+    new_sink = SafeSink(sys.stdout if sink is None else sink)
+    with _state.lock:
+        if not _state.default_removed:
+            # ValueError: the application removed it already.
+            with contextlib.suppress(ValueError):
+                logger.remove(_LOGURU_DEFAULT_HANDLER_ID)
+            _state.default_removed = True
+        if _state.handler_id is not None:
+            logger.remove(_state.handler_id)
+            _state.handler_id = None
+        if _state.sink is not None:
+            _state.sink.close()
+        _state.service = service.strip()
+        _state.sink = new_sink
+        _state.handler_id = logger.add(
+            new_sink,
+            level=chosen_level,
+            format=_make_formatter(chosen_fmt, _state.service),
+            colorize=False,
+            backtrace=False,
+            # diagnose=True would print local variables, passwords included.
+            diagnose=False,
+            catch=True,
+        )
+        if intercept_stdlib:
+            stdlib.install(_STDLIB_LEVELS.get(chosen_level, getattr(logging, chosen_level)))
+        else:
+            stdlib.uninstall()
+
+
+def reset_logging() -> None:
+    """Undo :func:`configure_logging` (remove its handler and the stdlib interception)."""
+    with _state.lock:
+        if _state.handler_id is not None:
+            logger.remove(_state.handler_id)
+            _state.handler_id = None
+        if _state.sink is not None:
+            _state.sink.close()
+            _state.sink = None
+        _state.service = None
+        stdlib.uninstall()

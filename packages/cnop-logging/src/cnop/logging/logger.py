@@ -1,0 +1,97 @@
+"""``BaseLogger``: the structured logger every CNOP package and service uses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loguru import logger
+
+from cnop.exceptions import CNOPValidationException
+from cnop.logging._report import report_once
+from cnop.logging.formatting import CNOP_EXTRA
+from cnop.logging.names import LogAction, LoggerName
+
+
+class BaseLogger:
+    """Logs structured events under one logger name.
+
+    >>> log = BaseLogger(LoggerName.LOCK)
+    >>> log.info(action=LogAction.LOCK_ACQUIRED, message="Lock acquired", user="alice", wait_ms=3.2)
+
+    Every method takes the same keywords: ``action`` (what happened), ``message``
+    (for people), ``user`` (defaults to the user of the request context) and any
+    extra fields, which are redacted and JSON-encoded (values JSON cannot encode are
+    stringified). ``exception()`` attaches the exception being handled. Logging never
+    raises into the caller.
+    """
+
+    __slots__ = ("_logger", "name")
+
+    def __init__(self, name: LoggerName | str) -> None:
+        if isinstance(name, LoggerName):
+            self.name: str = name.value
+        elif isinstance(name, str) and name.strip():
+            self.name = name.strip()
+        else:
+            raise CNOPValidationException.for_field(
+                "name", f"must be a LoggerName or a non-empty string, got {name!r:.40}"
+            )
+        self._logger = logger
+
+    def __repr__(self) -> str:
+        return f"BaseLogger({self.name!r})"
+
+    def _emit(  # noqa: PLR0917 - the hot path: positional on purpose
+        self,
+        level: str,
+        action: LogAction | str,
+        message: str,
+        user: str | None,
+        fields: dict[str, Any],
+        exception: bool,
+    ) -> None:
+        try:
+            self._logger.bind(**{CNOP_EXTRA: (self.name, action, user, fields)}).opt(
+                depth=2, exception=exception
+            ).log(level, message if isinstance(message, str) else str(message))
+        except Exception as exc:
+            report_once(
+                f"emit:{type(exc).__name__}",
+                f"a {level} line of logger {self.name!r} was lost ({type(exc).__name__}: {exc})",
+            )
+
+    def debug(
+        self, *, action: LogAction | str, message: str, user: str | None = None, **fields: Any
+    ) -> None:
+        """Log at DEBUG."""
+        self._emit("DEBUG", action, message, user, fields, False)
+
+    def info(
+        self, *, action: LogAction | str, message: str, user: str | None = None, **fields: Any
+    ) -> None:
+        """Log at INFO."""
+        self._emit("INFO", action, message, user, fields, False)
+
+    def warning(
+        self, *, action: LogAction | str, message: str, user: str | None = None, **fields: Any
+    ) -> None:
+        """Log at WARNING."""
+        self._emit("WARNING", action, message, user, fields, False)
+
+    def error(
+        self, *, action: LogAction | str, message: str, user: str | None = None, **fields: Any
+    ) -> None:
+        """Log at ERROR."""
+        self._emit("ERROR", action, message, user, fields, False)
+
+    def critical(
+        self, *, action: LogAction | str, message: str, user: str | None = None, **fields: Any
+    ) -> None:
+        """Log at CRITICAL."""
+        self._emit("CRITICAL", action, message, user, fields, False)
+
+    def exception(
+        self, *, action: LogAction | str, message: str, user: str | None = None, **fields: Any
+    ) -> None:
+        """Log at ERROR with the exception being handled (call it inside ``except``)."""
+        self._emit("ERROR", action, message, user, fields, True)

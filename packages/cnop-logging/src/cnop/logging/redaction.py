@@ -1,0 +1,146 @@
+"""Redaction: secrets never reach a log line.
+
+A value is replaced by :data:`REDACTED` when its key names a secret (at any depth of
+nested mappings and sequences), and bearer tokens and JWTs are masked inside text.
+A key names a secret when, lower-cased with ``-`` and spaces read as ``_``, it is one
+of the secret words or contains one as a whole ``_``-separated part: ``password``,
+``new_password``, ``X-Api-Key`` and ``jwt_secret_key`` are all redacted.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from cnop.exceptions import CNOPValidationException
+
+REDACTED = "[REDACTED]"
+
+DEFAULT_SECRET_KEYS: frozenset[str] = frozenset(
+    {
+        "password",
+        "passwd",
+        "pwd",
+        "secret",
+        "token",
+        "access_token",
+        "refresh_token",
+        "id_token",
+        "authorization",
+        "cookie",
+        "set_cookie",
+        "api_key",
+        "apikey",
+        "private_key",
+        "client_secret",
+        "credentials",
+        "session_token",
+        "signature",
+    }
+)
+
+# Deeper structures are cut off rather than walked: this also ends reference cycles.
+MAX_DEPTH = 8
+_MAX_CACHED_KEYS = 4096
+
+_BEARER = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9\-._~+/]+=*")
+_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+
+
+class _Registry:
+    """The secret key words in force and the per-key decisions made from them."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.words: frozenset[str] = DEFAULT_SECRET_KEYS
+        self.decisions: dict[str, bool] = {}
+
+
+_registry = _Registry()
+
+
+def secret_keys() -> frozenset[str]:
+    """The key words currently redacted."""
+    return _registry.words
+
+
+def add_secret_keys(*keys: str) -> None:
+    """Redact values under these keys too (e.g. ``add_secret_keys("pin", "otp")``)."""
+    normalised = []
+    for key in keys:
+        if not isinstance(key, str) or not _normalise(key).strip("_"):
+            raise CNOPValidationException.for_field(
+                "keys", f"each secret key must be a non-empty string, got {key!r:.40}"
+            )
+        normalised.append(_normalise(key).strip("_"))
+    with _registry.lock:
+        _registry.words = _registry.words | frozenset(normalised)
+        _registry.decisions = {}
+
+
+def _normalise(key: str) -> str:
+    return key.lower().replace("-", "_").replace(" ", "_")
+
+
+def is_secret_key(key: object) -> bool:
+    """True if a value stored under ``key`` must be redacted."""
+    if not isinstance(key, str):
+        return False
+    decisions = _registry.decisions
+    decision = decisions.get(key)
+    if decision is None:
+        words = _registry.words
+        norm = _normalise(key)
+        padded = f"_{norm}_"
+        decision = norm in words or any(f"_{word}_" in padded for word in words)
+        if len(decisions) < _MAX_CACHED_KEYS:
+            decisions[key] = decision
+    return decision
+
+
+def mask_text(text: str) -> str:
+    """``text`` with bearer tokens and JWTs replaced by :data:`REDACTED`."""
+    # Cheap substring checks first: almost no line contains either.
+    if "eyJ" in text:
+        text = _JWT.sub(REDACTED, text)
+    if "earer" in text or "EARER" in text:
+        text = _BEARER.sub(rf"\1 {REDACTED}", text)
+    return text
+
+
+def redact(value: Any, depth: int = 0) -> Any:
+    """A copy of ``value`` safe to log: secret keys redacted, text masked, keys as str.
+
+    Mappings become dicts, other iterable containers lists; anything nested deeper
+    than :data:`MAX_DEPTH` is replaced by a short description.
+    """
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, Mapping):
+        if depth >= MAX_DEPTH:
+            return f"<{type(value).__name__} nested too deep>"
+        return redact_fields(value, depth + 1)
+    if isinstance(value, (list, tuple, set, frozenset)):
+        if depth >= MAX_DEPTH:
+            return f"<{type(value).__name__} nested too deep>"
+        return [redact(item, depth + 1) for item in value]
+    return value
+
+
+def redact_fields(fields: Mapping[Any, Any], depth: int = 0) -> dict[str, Any]:
+    """A redacted copy of one mapping of fields (see :func:`redact`)."""
+    out: dict[str, Any] = {}
+    for key, value in fields.items():
+        name = key if isinstance(key, str) else str(key)
+        if is_secret_key(name):
+            out[name] = REDACTED
+        elif type(value) in _PLAIN:
+            out[name] = value
+        else:
+            out[name] = redact(value, depth)
+    return out
+
+
+_PLAIN = frozenset({int, float, bool, type(None)})

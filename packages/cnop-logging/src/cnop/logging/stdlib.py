@@ -1,0 +1,66 @@
+"""Routing standard-library logging (boto3, botocore, redis, uvicorn...) into loguru."""
+
+from __future__ import annotations
+
+import logging
+
+from loguru import logger
+
+from cnop.logging._report import report_once
+from cnop.logging.formatting import CNOP_EXTRA
+
+# Libraries that install their own handlers and stop propagation; after interception
+# their records travel to the root logger like everyone else's.
+OWN_HANDLER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "gunicorn.error")
+
+_LOGURU_LEVELS = {
+    logging.DEBUG: "DEBUG",
+    logging.INFO: "INFO",
+    logging.WARNING: "WARNING",
+    logging.ERROR: "ERROR",
+    logging.CRITICAL: "CRITICAL",
+}
+
+
+class InterceptHandler(logging.Handler):
+    """A stdlib handler that re-emits each record through loguru, in our format.
+
+    The stdlib logger's name becomes the line's ``logger`` field.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            level: str | int = _LOGURU_LEVELS.get(record.levelno, record.levelno)
+            logger.bind(**{CNOP_EXTRA: (record.name, None, None, None)}).opt(
+                exception=record.exc_info if record.exc_info else None
+            ).log(level, record.getMessage())
+        except Exception as exc:
+            report_once(
+                f"stdlib:{type(exc).__name__}",
+                f"could not forward a record of {record.name!r} ({type(exc).__name__}: {exc})",
+            )
+
+
+def install(level: int) -> None:
+    """Make the root logger send everything at ``level`` or above to loguru.
+
+    Replaces the root logger's handlers (as ``logging.basicConfig(force=True)`` does),
+    so no line is written twice; safe to call again.
+    """
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    root.addHandler(InterceptHandler())
+    root.setLevel(level)
+    for name in OWN_HANDLER_LOGGERS:
+        named = logging.getLogger(name)
+        named.handlers.clear()
+        named.propagate = True
+
+
+def uninstall() -> None:
+    """Remove the handlers :func:`install` added."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, InterceptHandler):
+            root.removeHandler(handler)
