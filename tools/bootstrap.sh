@@ -12,13 +12,16 @@ _cnop_versions=(3.10 3.11 3.12 3.13)
 
 _cnop_die() { echo "bootstrap: $*" >&2; return 1; }
 
-_cnop_find_python() { # major.minor -> a bin dir holding pythonX.Y, or nothing
-  local v=$1 dir
-  if command -v "python$v" >/dev/null 2>&1; then
-    dirname "$(command -v "python$v")"; return 0
-  fi
-  for dir in "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$v".*/bin; do
-    [ -x "$dir/python$v" ] && { echo "$dir"; return 0; }
+_cnop_find_python() { # major.minor -> a bin dir whose pythonX.Y really runs, or nothing
+  local v=$1 dir cand
+  # A pyenv shim is on PATH for every installed version but fails unless that version
+  # is enabled, so check that a candidate runs before trusting it.
+  for cand in "$(command -v "python$v" 2>/dev/null)" \
+              "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$v".*/bin/"python$v"; do
+    [ -x "$cand" ] && "$cand" -c 'import sys' >/dev/null 2>&1 || continue
+    dir=$(dirname "$cand")
+    case "$dir" in */shims) continue ;; esac
+    echo "$dir"; return 0
   done
   return 1
 }
@@ -27,7 +30,7 @@ _cnop_bootstrap() {
   local v dir missing=()
   for v in "${_cnop_versions[@]}"; do
     if dir=$(_cnop_find_python "$v"); then
-      case ":$PATH:" in *":$dir:"*) ;; *) PATH="$PATH:$dir" ;; esac
+      case ":$PATH:" in *":$dir:"*) ;; *) PATH="$dir:$PATH" ;; esac
     else
       missing+=("$v")
     fi
@@ -39,8 +42,11 @@ _cnop_bootstrap() {
   if [ ! -x "$_cnop_tools_home/venv/bin/hatch" ] || [ ! -x "$_cnop_tools_home/venv/bin/uv" ]; then
     echo "bootstrap: installing hatch and uv into $_cnop_tools_home/venv" >&2
     "$base" -m venv "$_cnop_tools_home/venv" || _cnop_die "could not create a venv with $base" || return 1
-    "$_cnop_tools_home/venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-      'hatch>=1.16,<2' 'uv>=0.5' || _cnop_die "pip install hatch uv failed" || return 1
+    if ! "$_cnop_tools_home/venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+      'hatch>=1.16,<2' 'uv>=0.5' >"$_cnop_tools_home/install.log" 2>&1; then
+      tail -20 "$_cnop_tools_home/install.log" >&2
+      _cnop_die "pip install hatch uv failed (log: $_cnop_tools_home/install.log)" || return 1
+    fi
   fi
   PATH="$_cnop_tools_home/venv/bin:$PATH"
   export PATH

@@ -34,5 +34,9 @@ run_pytest hatch test --all "$@"
 echo "== each distribution alone =="
 for pkg in exceptions logging auth locking data; do
   echo "-- cnop-$pkg --"
+  if [ ! -d "tests/$pkg" ]; then
+    echo "note: cnop-$pkg has no tests/$pkg yet" >&2
+    continue
+  fi
   run_pytest hatch run "pkg-$pkg:test" "$@"
 done
