@@ -1,0 +1,114 @@
+"""FastAPI dependencies: the current :class:`UserContext` and role checks.
+
+Needs the ``fastapi`` extra; nothing else in ``cnop.auth`` imports FastAPI.
+
+>>> from fastapi import Depends, FastAPI
+>>> from cnop.auth import TokenManager, UserContext
+>>> from cnop.auth.fastapi import FastAPIAuth, add_problem_handler
+>>> app = FastAPI()
+>>> add_problem_handler(app)                       # CNOP errors -> problem+json
+>>> auth = FastAPIAuth(tokens=TokenManager.from_env())
+>>> @app.get("/me")
+... def me(user: UserContext = Depends(auth.current_user)) -> UserContext:
+...     return user
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.responses import Response
+
+from cnop.auth.context import REQUEST_ID_HEADER, UserContext, valid_request_id
+from cnop.auth.gateway import SIGNATURE_HEADER, GatewaySigner
+from cnop.auth.identity import require_role_value
+from cnop.auth.roles import require_role
+from cnop.auth.tokens import TokenManager
+from cnop.exceptions import (
+    PROBLEM_CONTENT_TYPE,
+    CNOPAuthenticationException,
+    CNOPConfigurationException,
+    CNOPException,
+    UserRole,
+    to_problem,
+)
+
+# auto_error=False: a missing header is ours to report (as a problem document), and the
+# scheme still appears in the OpenAPI document.
+_bearer = HTTPBearer(auto_error=False, description="An access token from the auth service")
+
+
+class FastAPIAuth:
+    """Dependencies that authenticate a request by bearer token and/or gateway signature.
+
+    With ``gateway`` set, a request carrying ``X-Gateway-Signature`` is authenticated by
+    its signed headers; otherwise, with ``tokens`` set, by ``Authorization: Bearer``.
+    """
+
+    def __init__(
+        self, *, tokens: TokenManager | None = None, gateway: GatewaySigner | None = None
+    ) -> None:
+        if tokens is None and gateway is None:
+            raise CNOPConfigurationException(
+                "FastAPIAuth needs a TokenManager, a GatewaySigner or both"
+            )
+        self._tokens = tokens
+        self._gateway = gateway
+
+    async def current_user(
+        self,
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> UserContext:
+        """The authenticated caller; 401 (problem document) when there is none."""
+        headers = request.headers
+        if self._gateway is not None and SIGNATURE_HEADER in headers:
+            context = self._gateway.authenticate(headers)
+            if not context.authenticated:
+                raise CNOPAuthenticationException("Authentication is required")
+            return context
+        if self._tokens is not None and credentials is not None:
+            claims = self._tokens.verify_access_token(credentials.credentials)
+            return UserContext(
+                authenticated=True,
+                user_id=claims.sub,
+                role=claims.role,
+                request_id=valid_request_id(headers.get(REQUEST_ID_HEADER)),
+                source="bearer",
+                auth_service=claims.iss,
+            )
+        raise CNOPAuthenticationException("Authentication is required")
+
+    def require_role(self, role: UserRole | str) -> Callable[..., Awaitable[UserContext]]:
+        """A dependency yielding the caller if they hold ``role`` (admin implies customer)."""
+        wanted = require_role_value(role)
+
+        async def dependency(
+            user: Annotated[UserContext, Depends(self.current_user)],
+        ) -> UserContext:
+            return require_role(user, wanted)
+
+        return dependency
+
+
+def add_problem_handler(app: FastAPI) -> None:
+    """Render every ``CNOPException`` as an RFC 9457 problem document with its status."""
+    app.add_exception_handler(CNOPException, _problem_response)  # type: ignore[arg-type]
+
+
+async def _problem_response(request: Request, exc: CNOPException) -> Response:
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+    return JSONResponse(
+        to_problem(
+            exc,
+            request_id=valid_request_id(request.headers.get(REQUEST_ID_HEADER)),
+            instance=request.url.path,
+        ),
+        status_code=exc.status_code,
+        media_type=PROBLEM_CONTENT_TYPE,
+        headers=headers,
+    )

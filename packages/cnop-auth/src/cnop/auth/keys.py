@@ -1,0 +1,146 @@
+"""Signing and verification keys, selected by ``kid``, with a JWKS export."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from jose import jwk
+from jose.backends.base import Key
+
+from cnop.auth.secret_strength import require_strong_secret
+from cnop.exceptions import CNOPConfigurationException
+
+HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
+ASYMMETRIC_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "ES256", "ES384", "ES512"})
+SUPPORTED_ALGORITHMS = HMAC_ALGORITHMS | ASYMMETRIC_ALGORITHMS
+
+
+@dataclass(frozen=True)
+class JWTKey:
+    """One key: its ``kid``, its one algorithm, and what it can do (sign and/or verify).
+
+    Build with :meth:`hmac` or :meth:`from_pem`; a key never serves another algorithm.
+    """
+
+    kid: str | None
+    algorithm: str
+    verifier: Key
+    signer: Key | None
+
+    @classmethod
+    def hmac(
+        cls,
+        secret: str | bytes,
+        *,
+        algorithm: str = "HS256",
+        kid: str | None = None,
+        variable: str = "JWT_SECRET_KEY",
+    ) -> JWTKey:
+        """A shared-secret key; ``variable`` names the secret's setting in error messages."""
+        if algorithm not in HMAC_ALGORITHMS:
+            raise CNOPConfigurationException(
+                f"{algorithm!r} is not an HMAC algorithm; use one of {sorted(HMAC_ALGORITHMS)}",
+                details={"variable": "JWT_ALGORITHM"},
+            )
+        raw = require_strong_secret(variable, secret)
+        key = _construct(raw, algorithm, variable)
+        return cls(
+            kid=_check_kid(kid, required=False), algorithm=algorithm, verifier=key, signer=key
+        )
+
+    @classmethod
+    def from_pem(
+        cls, pem: str | bytes, *, algorithm: str, kid: str, variable: str = "JWT_PRIVATE_KEY"
+    ) -> JWTKey:
+        """An RSA or EC key from PEM: a private key signs and verifies, a public one verifies."""
+        if algorithm not in ASYMMETRIC_ALGORITHMS:
+            raise CNOPConfigurationException(
+                f"{algorithm!r} is not an RSA/EC algorithm; use one of "
+                f"{sorted(ASYMMETRIC_ALGORITHMS)}",
+                details={"variable": "JWT_ALGORITHM"},
+            )
+        if not pem:
+            raise CNOPConfigurationException(
+                f"{variable} is not set", details={"variable": variable}
+            )
+        key = _construct(pem, algorithm, variable)
+        is_public = bool(key.is_public())
+        verifier = key if is_public else key.public_key()
+        return cls(
+            kid=_check_kid(kid, required=True),
+            algorithm=algorithm,
+            verifier=verifier,
+            signer=None if is_public else key,
+        )
+
+    def public_jwk(self) -> dict[str, Any]:
+        """The public key as a JWK (for a JWKS endpoint). HMAC keys have no public form."""
+        if self.algorithm in HMAC_ALGORITHMS:
+            raise CNOPConfigurationException("An HMAC key is secret and has no public JWK")
+        data: dict[str, Any] = dict(self.verifier.to_dict())
+        data.update({"kid": self.kid, "use": "sig", "alg": self.algorithm})
+        return data
+
+
+class KeySet:
+    """The key that signs new tokens plus older keys that still verify (rotation).
+
+    >>> keys = KeySet(JWTKey.from_pem(new_private_pem, algorithm="RS256", kid="2026-11"),
+    ...               [JWTKey.from_pem(old_public_pem, algorithm="RS256", kid="2026-05")])
+    """
+
+    def __init__(self, signing: JWTKey, verify_only: Iterable[JWTKey] = ()) -> None:
+        if signing.signer is None:
+            raise CNOPConfigurationException(
+                f"The signing key {signing.kid!r} is a public key; a private key is needed"
+            )
+        self._signing = signing
+        self._by_kid: dict[str | None, JWTKey] = {}
+        for key in (signing, *verify_only):
+            if key.kid in self._by_kid:
+                raise CNOPConfigurationException(f"Two keys share the kid {key.kid!r}")
+            self._by_kid[key.kid] = key
+        self._algorithms = frozenset(k.algorithm for k in self._by_kid.values())
+
+    @property
+    def signing_key(self) -> JWTKey:
+        return self._signing
+
+    @property
+    def algorithms(self) -> frozenset[str]:
+        """The allow-list: only these ``alg`` values are ever verified."""
+        return self._algorithms
+
+    def for_kid(self, kid: str | None) -> JWTKey | None:
+        """The key named ``kid`` (``None``: the one key without a kid), if there is one."""
+        return self._by_kid.get(kid)
+
+    def jwks(self) -> dict[str, Any]:
+        """``{"keys": [...]}`` with the public part of every RSA/EC key, signing key first."""
+        return {
+            "keys": [
+                key.public_jwk()
+                for key in self._by_kid.values()
+                if key.algorithm in ASYMMETRIC_ALGORITHMS
+            ]
+        }
+
+
+def _construct(material: str | bytes, algorithm: str, variable: str) -> Key:
+    try:
+        return jwk.construct(material, algorithm)
+    except Exception as exc:
+        # The library's message may quote the key material: never pass it on.
+        raise CNOPConfigurationException(
+            f"{variable} is not a usable {algorithm} key", details={"variable": variable}
+        ) from exc
+
+
+def _check_kid(kid: str | None, *, required: bool) -> str | None:
+    if kid is None and not required:
+        return None
+    if not isinstance(kid, str) or not 1 <= len(kid) <= 64 or not kid.isprintable():
+        raise CNOPConfigurationException("A key id (kid) must be 1-64 printable characters")
+    return kid

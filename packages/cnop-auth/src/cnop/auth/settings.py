@@ -1,0 +1,125 @@
+"""Token settings, read once at start-up from the environment."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+
+from cnop.auth.keys import HMAC_ALGORITHMS, SUPPORTED_ALGORITHMS, JWTKey, KeySet
+from cnop.exceptions import CNOPConfigurationException
+
+DEFAULT_ALGORITHM = "HS256"
+DEFAULT_ACCESS_MINUTES = 30
+DEFAULT_REFRESH_DAYS = 7
+DEFAULT_ISSUER = "cnop-auth"
+DEFAULT_AUDIENCE = "cnop"
+DEFAULT_LEEWAY = timedelta(seconds=30)
+#: Bigger tokens are refused before any parsing (ours are well under 1 KiB).
+DEFAULT_MAX_TOKEN_BYTES = 8192
+
+
+@dataclass(frozen=True)
+class TokenSettings:
+    """Everything a :class:`~cnop.auth.TokenManager` needs.
+
+    ``issuer``/``audience`` set to ``None`` are neither written nor checked; otherwise every
+    token must carry exactly them. ``leeway`` tolerates clock differences for exp/nbf/iat.
+    """
+
+    keys: KeySet
+    access_token_lifetime: timedelta = timedelta(minutes=DEFAULT_ACCESS_MINUTES)
+    refresh_token_lifetime: timedelta = timedelta(days=DEFAULT_REFRESH_DAYS)
+    issuer: str | None = DEFAULT_ISSUER
+    audience: str | None = DEFAULT_AUDIENCE
+    leeway: timedelta = DEFAULT_LEEWAY
+    max_token_bytes: int = DEFAULT_MAX_TOKEN_BYTES
+
+    def __post_init__(self) -> None:
+        for name in ("access_token_lifetime", "refresh_token_lifetime"):
+            if getattr(self, name) < timedelta(seconds=1):
+                raise CNOPConfigurationException(f"{name} must be at least one second")
+        if self.leeway < timedelta(0):
+            raise CNOPConfigurationException("leeway must not be negative")
+        if self.max_token_bytes < 256:
+            raise CNOPConfigurationException("max_token_bytes must be at least 256")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> TokenSettings:
+        """Read the settings; a missing or unsafe value raises naming its variable.
+
+        ``JWT_ALGORITHM`` (default HS256). HS*: ``JWT_SECRET_KEY`` (32+ random bytes).
+        RS*/ES*: ``JWT_PRIVATE_KEY`` (PEM) and ``JWT_KEY_ID``, plus optional
+        ``JWT_PREVIOUS_PUBLIC_KEYS``, a JSON object of ``{kid: public PEM}`` that still verify.
+        ``JWT_ACCESS_TOKEN_EXPIRE_MINUTES`` (30), ``JWT_REFRESH_TOKEN_EXPIRE_DAYS`` (7),
+        ``JWT_ISSUER`` (cnop-auth), ``JWT_AUDIENCE`` (cnop).
+        """
+        env = os.environ if environ is None else environ
+        algorithm = env.get("JWT_ALGORITHM", "").strip() or DEFAULT_ALGORITHM
+        if algorithm not in SUPPORTED_ALGORITHMS:
+            raise CNOPConfigurationException(
+                f"JWT_ALGORITHM must be one of {sorted(SUPPORTED_ALGORITHMS)}, got {algorithm!r}",
+                details={"variable": "JWT_ALGORITHM"},
+            )
+        if algorithm in HMAC_ALGORITHMS:
+            keys = KeySet(JWTKey.hmac(env.get("JWT_SECRET_KEY"), algorithm=algorithm))  # type: ignore[arg-type]
+        else:
+            keys = _asymmetric_keys(env, algorithm)
+        return cls(
+            keys=keys,
+            access_token_lifetime=timedelta(
+                minutes=_positive_int(
+                    env, "JWT_ACCESS_TOKEN_EXPIRE_MINUTES", DEFAULT_ACCESS_MINUTES
+                )
+            ),
+            refresh_token_lifetime=timedelta(
+                days=_positive_int(env, "JWT_REFRESH_TOKEN_EXPIRE_DAYS", DEFAULT_REFRESH_DAYS)
+            ),
+            issuer=env.get("JWT_ISSUER", "").strip() or DEFAULT_ISSUER,
+            audience=env.get("JWT_AUDIENCE", "").strip() or DEFAULT_AUDIENCE,
+        )
+
+
+def _asymmetric_keys(env: Mapping[str, str], algorithm: str) -> KeySet:
+    kid = env.get("JWT_KEY_ID", "").strip()
+    if not kid:
+        raise CNOPConfigurationException(
+            f"JWT_KEY_ID is not set (required for {algorithm})", details={"variable": "JWT_KEY_ID"}
+        )
+    signing = JWTKey.from_pem(env.get("JWT_PRIVATE_KEY", ""), algorithm=algorithm, kid=kid)
+    previous: list[JWTKey] = []
+    raw = env.get("JWT_PREVIOUS_PUBLIC_KEYS", "").strip()
+    if raw:
+        try:
+            table = json.loads(raw)
+        except ValueError:
+            table = None
+        if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
+            raise CNOPConfigurationException(
+                "JWT_PREVIOUS_PUBLIC_KEYS must be a JSON object of {kid: public key PEM}",
+                details={"variable": "JWT_PREVIOUS_PUBLIC_KEYS"},
+            )
+        previous = [
+            JWTKey.from_pem(
+                pem, algorithm=algorithm, kid=old_kid, variable="JWT_PREVIOUS_PUBLIC_KEYS"
+            )
+            for old_kid, pem in table.items()
+        ]
+    return KeySet(signing, previous)
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise CNOPConfigurationException(
+            f"{name} must be a positive whole number, got {raw!r}", details={"variable": name}
+        )
+    return value

@@ -1,0 +1,137 @@
+"""Pure checks of a token's header and claims: no I/O, no clock of their own.
+
+python-jose verifies signatures; these close what it lets through (a token without ``aud``
+or ``exp``, an ``iat`` in the future) and turn everything into one of two exceptions.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from pydantic import ValidationError
+
+from cnop.auth.claims import TokenClaims, TokenType
+from cnop.auth.keys import JWTKey, KeySet
+from cnop.exceptions import CNOPTokenExpiredException, CNOPTokenInvalidException
+
+# Far enough for any real token, near enough that datetime conversion cannot overflow.
+_MAX_TIMESTAMP = 253402300799  # 9999-12-31T23:59:59Z
+
+
+def invalid(reason: str) -> CNOPTokenInvalidException:
+    """The one way a refused token is reported (the reason is safe to show)."""
+    return CNOPTokenInvalidException(f"The token is invalid: {reason}", details={"reason": reason})
+
+
+def select_key(token: str, keys: KeySet, max_bytes: int) -> JWTKey:
+    """The key that must have signed ``token``, chosen from its header, before any crypto.
+
+    Refuses oversized tokens, malformed headers, ``alg`` outside the key set's allow-list
+    (``none`` included) and an unknown ``kid``. A key only verifies its own algorithm, which
+    rules out HS/RS key confusion.
+    """
+    if len(token) > max_bytes:
+        raise invalid(f"longer than {max_bytes} bytes")
+    parts = token.split(".")
+    if len(parts) != 3 or not all(parts):
+        raise invalid("not three dot-separated segments")
+    header = _json_object(parts[0], "header")
+    alg = header.get("alg")
+    if not isinstance(alg, str) or alg not in keys.algorithms:
+        raise invalid("algorithm not allowed")
+    kid = header.get("kid")
+    if kid is not None and not isinstance(kid, str):
+        raise invalid("kid is not a string")
+    key = keys.for_kid(kid)
+    if key is None:
+        raise invalid("unknown key id")
+    if key.algorithm != alg:
+        raise invalid("algorithm does not match the key")
+    if "crit" in header:
+        raise invalid("critical header extensions are not supported")
+    return key
+
+
+def check_claims(
+    payload: bytes,
+    *,
+    expected_type: TokenType | None,
+    now: float,
+    leeway: float,
+    issuer: str | None,
+    audience: str | None,
+) -> TokenClaims:
+    """Validate the signed payload and return its typed claims.
+
+    Raises ``CNOPTokenExpiredException`` past ``exp`` (+ leeway), otherwise
+    ``CNOPTokenInvalidException`` for anything missing, mistyped or out of place.
+    ``expected_type=None`` accepts both token types (for revocation).
+    """
+    claims = _json_object_bytes(payload, "payload")
+    exp = _timestamp(claims, "exp")
+    iat = _timestamp(claims, "iat")
+    nbf = _timestamp(claims, "nbf")
+    if now > exp + leeway:
+        raise CNOPTokenExpiredException(details={"reason": "expired"})
+    if iat > now + leeway:
+        raise invalid("issued in the future")
+    if nbf > now + leeway:
+        raise invalid("not yet valid")
+    if issuer is not None and claims.get("iss") != issuer:
+        raise invalid("wrong or missing issuer")
+    if audience is not None and not _audience_matches(claims.get("aud"), audience):
+        raise invalid("wrong or missing audience")
+    if expected_type is not None and claims.get("type") != expected_type.value:
+        raise invalid(f"wrong token type (expected {expected_type.value})")
+    try:
+        return TokenClaims.model_validate(
+            {**claims, "iat": _utc(iat), "nbf": _utc(nbf), "exp": _utc(exp)}
+        )
+    except ValidationError as exc:
+        fields = sorted({str(err["loc"][0]) for err in exc.errors() if err["loc"]})
+        raise invalid(f"bad or missing claims: {', '.join(fields)}") from None
+
+
+def _json_object(segment: str, what: str) -> dict[str, Any]:
+    try:
+        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    except (binascii.Error, ValueError):
+        raise invalid(f"{what} is not base64url") from None
+    return _json_object_bytes(raw, what)
+
+
+def _json_object_bytes(raw: bytes, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise invalid(f"{what} is not JSON") from None
+    if not isinstance(value, dict):
+        raise invalid(f"{what} is not a JSON object")
+    return value
+
+
+def _timestamp(claims: Mapping[str, Any], name: str) -> float:
+    value = claims.get(name)
+    if value is None:
+        raise invalid(f"missing {name}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise invalid(f"{name} is not a number")
+    if not math.isfinite(value) or not 0 <= value <= _MAX_TIMESTAMP:
+        raise invalid(f"{name} is out of range")
+    return float(value)
+
+
+def _audience_matches(value: Any, audience: str) -> bool:
+    if isinstance(value, str):
+        return value == audience
+    return isinstance(value, list) and audience in value
+
+
+def _utc(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, tz=timezone.utc)
