@@ -27,6 +27,10 @@ class CapturedLines:
         assert all(isinstance(p, dict) for p in parsed)
         return parsed
 
+    def of(self, *loggers: str) -> list[dict[str, Any]]:
+        """The lines of these loggers only (libraries such as asyncio log too)."""
+        return [r for r in self.records() if r["logger"] in loggers]
+
     def by_message(self, message: str) -> dict[str, Any]:
         found = [r for r in self.records() if r["message"] == message]
         assert len(found) == 1, f"expected one line with message {message!r}, got {found}"

@@ -6,8 +6,11 @@ audit events and metrics.
 >>> log = BaseLogger(LoggerName.USER)
 >>> log.info(action=LogAction.USER_LOGIN_SUCCESS, message="Logged in", user="alice")
 
-Importing this package configures nothing; see :func:`configure_logging`.
+Importing this package configures nothing; see :func:`configure_logging`. The ASGI
+middleware, tracing and Prometheus helpers load on first access.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from cnop.logging.__about__ import __version__
 from cnop.logging.audit import AuditLogger
@@ -25,6 +28,37 @@ from cnop.logging.logger import BaseLogger
 from cnop.logging.names import AuditEvent, LogAction, LoggerName
 from cnop.logging.redaction import REDACTED, add_secret_keys, mask_text, redact
 
+if TYPE_CHECKING:
+    from cnop.logging.asgi import RequestContextMiddleware
+    from cnop.logging.prometheus import (
+        expose_prometheus,
+        install_meter_provider,
+        prometheus_text,
+    )
+    from cnop.logging.tracing import configure_tracing, traced
+
+# Public names whose modules load on first access, keeping ``import cnop.logging`` cheap.
+_LAZY = {
+    "RequestContextMiddleware": "cnop.logging.asgi",
+    "configure_tracing": "cnop.logging.tracing",
+    "traced": "cnop.logging.tracing",
+    "expose_prometheus": "cnop.logging.prometheus",
+    "install_meter_provider": "cnop.logging.prometheus",
+    "prometheus_text": "cnop.logging.prometheus",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cnop.logging' has no attribute {name!r}")
+    import importlib  # noqa: PLC0415
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
 __all__ = [
     "REDACTED",
     "REQUEST_ID_HEADER",
@@ -36,17 +70,23 @@ __all__ = [
     "LogAction",
     "LoggerName",
     "Metrics",
+    "RequestContextMiddleware",
     "__version__",
     "add_secret_keys",
     "configure_logging",
+    "configure_tracing",
     "current_service",
+    "expose_prometheus",
     "get_request_id",
     "get_user",
+    "install_meter_provider",
     "mask_text",
     "metrics",
     "new_request_id",
+    "prometheus_text",
     "redact",
     "request_context",
     "request_id_from_header",
     "reset_logging",
+    "traced",
 ]

@@ -12,22 +12,17 @@ import inspect
 import re
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, TypeVar, cast
 
 from cnop.exceptions import CNOPValidationException
+from cnop.logging import _scopes
 
 REQUEST_ID_HEADER = "X-Request-ID"
 
 _request_id: ContextVar[str | None] = ContextVar("cnop_request_id", default=None)
 _user: ContextVar[str | None] = ContextVar("cnop_user", default=None)
-# Open ``with request_context()`` scopes of this context, innermost last, keyed by the
-# owning object; kept in a ContextVar (not on the object) so one object shared by
-# concurrent tasks still exits the scope each task entered.
-_open_scopes: ContextVar[tuple[tuple[int, AbstractContextManager[str]], ...]] = ContextVar(
-    "cnop_request_scopes", default=()
-)
 
 # What we accept from outside: enough for UUIDs, ULIDs and AWS/ALB trace ids, but no
 # spaces, quotes or control characters that could forge or break a log line.
@@ -133,18 +128,13 @@ class request_context:  # noqa: N801 - used like a function: ``with request_cont
         self._user = _checked_user(user)
 
     def __enter__(self) -> str:
-        scope = _bound(_checked_request_id(self._request_id), self._user)
-        request_id = scope.__enter__()
-        _open_scopes.set((*_open_scopes.get(), (id(self), scope)))
+        request_id: str = _scopes.enter(
+            self, _bound(_checked_request_id(self._request_id), self._user)
+        )
         return request_id
 
-    def __exit__(self, *exc_info: object) -> None:
-        scopes = _open_scopes.get()
-        for index in range(len(scopes) - 1, -1, -1):
-            if scopes[index][0] == id(self):
-                _open_scopes.set(scopes[:index] + scopes[index + 1 :])
-                scopes[index][1].__exit__(None, None, None)
-                return
+    def __exit__(self, *exc_info: Any) -> None:
+        _scopes.exit_(self, (None, None, None))
 
     def __call__(self, func: F) -> F:
         if inspect.iscoroutinefunction(func):

@@ -119,7 +119,7 @@ def record_fields(record: Any, service: str | None) -> dict[str, Any]:
         "level": record["level"].name,
         "service": service,
         "logger": logger_name,
-        "action": action,
+        "action": action.value if isinstance(action, Enum) else action,
         "message": mask_text(record["message"]),
         "request_id": get_request_id(),
         "user": user if user is not None else get_user(),

@@ -1,7 +1,9 @@
 """Redaction: secrets never reach a log line.
 
 A value is replaced by :data:`REDACTED` when its key names a secret (at any depth of
-nested mappings and sequences), and bearer tokens and JWTs are masked inside text.
+nested mappings and sequences). Inside text (messages, string values, exception
+messages and stacks) bearer tokens, JWTs and ``secret_word=value`` pairs (as in a URL
+query ``?token=...``) are masked.
 A key names a secret when, lower-cased with ``-`` and spaces read as ``_``, it is one
 of the secret words or contains one as a whole ``_``-separated part: ``password``,
 ``new_password``, ``X-Api-Key`` and ``jwt_secret_key`` are all redacted.
@@ -49,13 +51,22 @@ _BEARER = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9\-._~+/]+=*")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 
 
+def _pair_pattern(words: frozenset[str]) -> re.Pattern[str]:
+    # Longest first so the alternation prefers "access_token" to "token".
+    alternatives = "|".join(
+        re.escape(w).replace("_", "[-_]") for w in sorted(words, key=len, reverse=True)
+    )
+    return re.compile(rf"(?i)([A-Za-z0-9_.-]*(?:{alternatives})[A-Za-z0-9_.-]*=)[^\s&\"',;]+")
+
+
 class _Registry:
-    """The secret key words in force and the per-key decisions made from them."""
+    """The secret key words in force and what is derived from them."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.words: frozenset[str] = DEFAULT_SECRET_KEYS
         self.decisions: dict[str, bool] = {}
+        self.pairs = _pair_pattern(self.words)
 
 
 _registry = _Registry()
@@ -77,6 +88,7 @@ def add_secret_keys(*keys: str) -> None:
         normalised.append(_normalise(key).strip("_"))
     with _registry.lock:
         _registry.words = _registry.words | frozenset(normalised)
+        _registry.pairs = _pair_pattern(_registry.words)
         _registry.decisions = {}
 
 
@@ -101,12 +113,14 @@ def is_secret_key(key: object) -> bool:
 
 
 def mask_text(text: str) -> str:
-    """``text`` with bearer tokens and JWTs replaced by :data:`REDACTED`."""
-    # Cheap substring checks first: almost no line contains either.
+    """``text`` with bearer tokens, JWTs and secret ``key=value`` values masked."""
+    # Cheap substring checks first: most lines contain none of them.
     if "eyJ" in text:
         text = _JWT.sub(REDACTED, text)
     if "earer" in text or "EARER" in text:
         text = _BEARER.sub(rf"\1 {REDACTED}", text)
+    if "=" in text:
+        text = _registry.pairs.sub(rf"\1{REDACTED}", text)
     return text
 
 
