@@ -13,7 +13,8 @@ Needs the ``fastapi`` extra; nothing else in ``cnop.auth`` imports FastAPI.
 ...     return user
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: FastAPI reads these annotations at runtime,
+# and the role dependency's annotation refers to a local name.
 
 from collections.abc import Awaitable, Callable
 from typing import Annotated
