@@ -1,5 +1,55 @@
-"""cnop.data."""
+"""Typed entities and sync/async DAOs on DynamoDB for CNOP services."""
 
 from cnop.data.__about__ import __version__
+from cnop.data.enums import (
+    ORDER_TRANSITIONS,
+    AssetTransactionType,
+    OrderStatus,
+    OrderType,
+    TransactionStatus,
+    TransactionType,
+    UserRole,
+    can_transition,
+    check_transition,
+)
+from cnop.data.ids import new_id
+from cnop.data.models import (
+    Asset,
+    AssetBalance,
+    AssetCreate,
+    AssetTransaction,
+    AssetUpdate,
+    Balance,
+    BalanceTransaction,
+    Order,
+    OrderCreate,
+    User,
+    UserCreate,
+    UserUpdate,
+)
 
-__all__ = ["__version__"]
+__all__ = [
+    "ORDER_TRANSITIONS",
+    "Asset",
+    "AssetBalance",
+    "AssetCreate",
+    "AssetTransaction",
+    "AssetTransactionType",
+    "AssetUpdate",
+    "Balance",
+    "BalanceTransaction",
+    "Order",
+    "OrderCreate",
+    "OrderStatus",
+    "OrderType",
+    "TransactionStatus",
+    "TransactionType",
+    "User",
+    "UserCreate",
+    "UserRole",
+    "UserUpdate",
+    "__version__",
+    "can_transition",
+    "check_transition",
+    "new_id",
+]

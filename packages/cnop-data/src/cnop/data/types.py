@@ -1,0 +1,87 @@
+"""Annotated field types shared by the entity models (each backed by a ``check_*`` rule)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import PlainValidator
+
+from cnop.data import validation as v
+
+__all__ = [
+    "AssetId",
+    "AssetName",
+    "Category",
+    "DateOfBirth",
+    "Description",
+    "Email",
+    "EntityId",
+    "FirstName",
+    "LastName",
+    "NonNegativeDecimal",
+    "Phone",
+    "PositiveDecimal",
+    "SignedDecimal",
+    "StrictFlag",
+    "Timestamp",
+    "Username",
+    "Version",
+    "utc_now",
+]
+
+
+def utc_now() -> datetime:
+    """The current time, aware UTC."""
+    return datetime.now(timezone.utc)
+
+
+def _non_zero(value: Any) -> Decimal:
+    number = v.to_decimal(value, "amount")
+    if number == 0:
+        raise ValueError("amount must not be zero")
+    return number
+
+
+def _version(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("version must be an integer")
+    if value < 1:
+        raise ValueError("version must be 1 or more")
+    return value
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
+
+
+def _asset_name(value: Any) -> str:
+    text = v.check_text(value, "name", 100)
+    if not text.strip():
+        raise ValueError("name must not be empty")
+    return text
+
+
+Username = Annotated[str, PlainValidator(v.check_username)]
+Email = Annotated[str, PlainValidator(v.check_email)]
+FirstName = Annotated[str, PlainValidator(lambda x: v.check_name(x, "first_name"))]
+LastName = Annotated[str, PlainValidator(lambda x: v.check_name(x, "last_name"))]
+Phone = Annotated[str, PlainValidator(v.check_phone)]
+DateOfBirth = Annotated[date, PlainValidator(v.check_date_of_birth)]
+EntityId = Annotated[str, PlainValidator(v.check_entity_id)]
+AssetId = Annotated[str, PlainValidator(v.check_asset_id)]
+AssetName = Annotated[str, PlainValidator(_asset_name)]
+Description = Annotated[str, PlainValidator(lambda x: v.check_text(x, "description", 1000))]
+Category = Annotated[str, PlainValidator(v.check_category)]
+Timestamp = Annotated[datetime, PlainValidator(v.check_timestamp)]
+#: > 0, at most 8 decimal places (quantities, amounts of a deposit or withdrawal).
+PositiveDecimal = Annotated[Decimal, PlainValidator(v.check_quantity)]
+#: >= 0, at most 8 decimal places (prices, balances, holdings).
+NonNegativeDecimal = Annotated[Decimal, PlainValidator(v.check_price)]
+#: != 0, at most 8 decimal places (ledger entries: + credit, - debit).
+SignedDecimal = Annotated[Decimal, PlainValidator(_non_zero)]
+Version = Annotated[int, PlainValidator(_version)]
+StrictFlag = Annotated[bool, PlainValidator(_flag)]

@@ -1,0 +1,103 @@
+"""Random input to every entity: a valid model or CNOPEntityValidationException, nothing else."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cnop.data import (
+    Asset,
+    AssetBalance,
+    AssetCreate,
+    AssetTransaction,
+    AssetUpdate,
+    Balance,
+    BalanceTransaction,
+    Order,
+    OrderCreate,
+    User,
+    UserCreate,
+    UserUpdate,
+)
+from cnop.data.models import CNOPModel
+from cnop.exceptions import CNOPEntityValidationException
+
+ANY_VALUE = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=True),
+    st.decimals(allow_nan=True, allow_infinity=True),
+    st.text(max_size=60),
+    st.datetimes(),
+    st.dates(),
+    st.lists(st.integers(), max_size=2),
+    st.sampled_from(
+        [
+            "alice_01",
+            "a@b.co",
+            "BTC",
+            "deposit",
+            "buy",
+            "limit_buy",
+            "pending",
+            "10.5",
+            "-3",
+            "2026-01-01T00:00:00Z",
+            "customer",
+            "major",
+        ]
+    ),
+)
+MODELS: list[type[CNOPModel]] = [
+    UserCreate,
+    UserUpdate,
+    User,
+    Balance,
+    BalanceTransaction,
+    OrderCreate,
+    Order,
+    AssetCreate,
+    AssetUpdate,
+    Asset,
+    AssetBalance,
+    AssetTransaction,
+]
+
+
+def _fields(model: type[CNOPModel]) -> st.SearchStrategy[dict[str, Any]]:
+    names = [*model.model_fields, "unexpected"]
+    return st.dictionaries(st.sampled_from(names), ANY_VALUE, max_size=len(names))
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: m.__name__)
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_random_input_gives_a_model_or_the_validation_error(
+    model: type[CNOPModel], data: st.DataObject
+) -> None:
+    fields = data.draw(_fields(model))
+    try:
+        entity = model(**fields)
+    except CNOPEntityValidationException as exc:
+        assert exc.errors, "a validation error must say which field is wrong"
+        return
+    # Accepted: every decimal must be exact and finite, never a float.
+    for value in entity.model_dump().values():
+        assert not isinstance(value, float)
+        if isinstance(value, Decimal):
+            assert value.is_finite()
+
+
+@given(
+    username=st.from_regex(r"[A-Za-z0-9_]{6,30}", fullmatch=True),
+    amount=st.decimals(min_value=Decimal("0.00000001"), max_value=Decimal(10**20), places=8),
+)
+def test_valid_input_is_always_accepted(username: str, amount: Decimal) -> None:
+    record = BalanceTransaction(username=username, transaction_type="deposit", amount=amount)
+    assert record.username == username.lower()
+    assert record.amount == amount
