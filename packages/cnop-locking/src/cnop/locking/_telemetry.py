@@ -1,0 +1,131 @@
+"""Lock events, logged through cnop.logging, and wait/hold times recorded as metrics.
+
+Routine events (acquired, released, extended) are DEBUG; contention is INFO; a timeout is
+a WARNING; a lost lock is an ERROR and an audit record, because work done under a lost
+lock may have raced with another holder.
+"""
+
+from __future__ import annotations
+
+from cnop.logging import AuditEvent, AuditLogger, BaseLogger, LogAction, LoggerName, metrics
+
+_log = BaseLogger(LoggerName.LOCK)
+_audit = AuditLogger()
+
+WAIT = metrics.histogram(
+    "cnop.lock.wait",
+    unit="s",
+    description="Time spent acquiring a lock, waiting included",
+    labels=("backend", "outcome"),
+)
+HOLD = metrics.histogram(
+    "cnop.lock.hold",
+    unit="s",
+    description="Time a lock was held, from acquisition to release or loss",
+    labels=("backend", "outcome"),
+)
+
+
+def acquired(
+    backend: str, name: str, user: str | None, *, waited: float, contended: bool, fence: int
+) -> None:
+    WAIT.record(waited, backend=backend, outcome="acquired")
+    if contended:
+        _log.info(
+            action=LogAction.LOCK_CONTENDED,
+            message="Lock acquired after waiting",
+            user=user,
+            lock=name,
+            backend=backend,
+            wait_ms=round(waited * 1000, 3),
+            fencing_token=fence,
+        )
+    else:
+        _log.debug(
+            action=LogAction.LOCK_ACQUIRED,
+            message="Lock acquired",
+            user=user,
+            lock=name,
+            backend=backend,
+            wait_ms=round(waited * 1000, 3),
+            fencing_token=fence,
+        )
+
+
+def refused(backend: str, name: str, user: str | None, waited: float, timed_out: bool) -> None:
+    WAIT.record(waited, backend=backend, outcome="timeout" if timed_out else "busy")
+    if timed_out:
+        _log.warning(
+            action=LogAction.LOCK_TIMEOUT,
+            message="Timed out waiting for a lock",
+            user=user,
+            lock=name,
+            backend=backend,
+            wait_ms=round(waited * 1000, 3),
+        )
+    else:
+        _log.info(
+            action=LogAction.LOCK_CONTENDED,
+            message="Lock is held by another owner",
+            user=user,
+            lock=name,
+            backend=backend,
+        )
+
+
+def failed(backend: str, name: str, user: str | None, waited: float) -> None:
+    WAIT.record(waited, backend=backend, outcome="error")
+    _log.exception(
+        action=LogAction.ERROR,
+        message="Lock backend failed",
+        user=user,
+        lock=name,
+        backend=backend,
+    )
+
+
+def released(backend: str, name: str, user: str | None, held_for: float) -> None:
+    HOLD.record(held_for, backend=backend, outcome="released")
+    _log.debug(
+        action=LogAction.LOCK_RELEASED,
+        message="Lock released",
+        user=user,
+        lock=name,
+        backend=backend,
+        hold_ms=round(held_for * 1000, 3),
+    )
+
+
+def extended(backend: str, name: str, user: str | None, ttl: float) -> None:
+    _log.debug(
+        action=LogAction.LOCK_EXTENDED,
+        message="Lock lease extended",
+        user=user,
+        lock=name,
+        backend=backend,
+        ttl_s=ttl,
+    )
+
+
+def lost(backend: str, name: str, user: str | None, held_for: float, reason: str) -> None:
+    HOLD.record(held_for, backend=backend, outcome="lost")
+    _log.error(
+        action=LogAction.LOCK_LOST,
+        message="Lock lost while held",
+        user=user,
+        lock=name,
+        backend=backend,
+        hold_ms=round(held_for * 1000, 3),
+        reason=reason,
+    )
+    _audit.record(AuditEvent.LOCK_LOST, user=user, success=False, reason=reason, lock=name)
+
+
+def callback_failed(backend: str, name: str, user: str | None) -> None:
+    _log.exception(
+        action=LogAction.ERROR,
+        message="The on_lost callback of a lock raised",
+        user=user,
+        lock=name,
+        backend=backend,
+    )

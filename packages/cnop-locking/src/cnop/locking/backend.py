@@ -1,0 +1,78 @@
+"""What a lock store must do; the manager and the acquisition loop need nothing more.
+
+A backend is a handful of compare-and-act operations on one lock name. Times are
+seconds (floats). Backends raise only ``CNOP*`` exceptions: an unreachable store is a
+``CNOPServiceUnavailableException``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """The outcome of one acquisition try.
+
+    ``retry_after`` is how long, as far as the backend can tell, the current holder
+    may keep the lock (``inf`` when it cannot tell). ``observed`` is backend-private
+    memory handed back on the next try of the same acquisition (the DynamoDB lease
+    backend keeps the record version it saw and when it first saw it).
+    """
+
+    acquired: bool
+    fencing_token: int = 0
+    retry_after: float = 0.0
+    observed: object = None
+
+
+class LockBackend(Protocol):
+    """The blocking face of a lock store."""
+
+    #: Short label for logs and metrics: ``memory``, ``redis``, ``redis-cluster``, ``dynamodb``.
+    kind: str
+
+    def try_acquire(self, name: str, token: str, ttl: float, previous: Attempt | None) -> Attempt:
+        """Take ``name`` for ``token`` for ``ttl`` seconds if free; never waits."""
+        ...
+
+    def wait_for_release(self, name: str, timeout: float) -> None:
+        """Block until ``name`` may have become free or ``timeout`` seconds passed."""
+        ...
+
+    def release(self, name: str, token: str) -> bool:
+        """Free ``name`` if ``token`` still owns it; False if it did not."""
+        ...
+
+    def extend(self, name: str, token: str, ttl: float) -> bool:
+        """Reset the lease of ``name`` to ``ttl`` if ``token`` still owns it."""
+        ...
+
+    def force_release(self, name: str) -> bool:
+        """Free ``name`` whoever holds it (an operator's tool); True if it was held."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+class AsyncLockBackend(Protocol):
+    """The asyncio face of a lock store: the same operations, awaited."""
+
+    kind: str
+
+    async def try_acquire(
+        self, name: str, token: str, ttl: float, previous: Attempt | None
+    ) -> Attempt: ...
+
+    async def wait_for_release(self, name: str, timeout: float) -> None: ...
+
+    async def release(self, name: str, token: str) -> bool: ...
+
+    async def extend(self, name: str, token: str, ttl: float) -> bool: ...
+
+    async def force_release(self, name: str) -> bool: ...
+
+    async def aclose(self) -> None: ...

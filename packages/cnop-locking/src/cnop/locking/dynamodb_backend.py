@@ -1,0 +1,112 @@
+"""DynamoDB lease locks through boto3 (the ``dynamodb`` extra); see ``dynamodb_core``.
+
+DynamoDB has no way to notify a waiter, so a waiter re-reads every ``poll_interval``
+seconds (or sooner, when the watched lease would turn stale).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from cnop.locking import dynamodb_core
+from cnop.locking.backend import Attempt
+
+CONNECT_TIMEOUT = 2.0
+READ_TIMEOUT = 5.0
+DEFAULT_POLL_INTERVAL = 0.1
+
+
+class DynamoDBLockBackend:
+    """Lease locks in one DynamoDB table (hash key ``lock_name``, a string).
+
+    >>> backend = DynamoDBLockBackend.connect("locks", endpoint_url="http://localhost:8000")
+    >>> backend.create_table()  # once, e.g. at deploy time; safe to repeat
+    """
+
+    kind = "dynamodb"
+
+    def __init__(
+        self, table: str, client: Any, *, poll_interval: float = DEFAULT_POLL_INTERVAL
+    ) -> None:
+        self.table = table
+        self._client = client
+        self.poll_interval = poll_interval
+
+    @classmethod
+    def connect(
+        cls,
+        table: str,
+        *,
+        endpoint_url: str | None = None,
+        region_name: str | None = None,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+    ) -> DynamoDBLockBackend:
+        """A backend with its own boto3 client (short timeouts, few retries).
+
+        ``endpoint_url`` and ``region_name`` default to boto3's own configuration
+        (``AWS_ENDPOINT_URL_DYNAMODB``, ``AWS_REGION``...).
+        """
+        config = Config(
+            connect_timeout=CONNECT_TIMEOUT,
+            read_timeout=READ_TIMEOUT,
+            retries={"max_attempts": 2, "mode": "standard"},
+        )
+        client = boto3.client(
+            "dynamodb", endpoint_url=endpoint_url, region_name=region_name, config=config
+        )
+        return cls(table, client, poll_interval=poll_interval)
+
+    def create_table(self, wait: bool = True) -> None:
+        """Create the lock table (on-demand billing) unless it exists."""
+        try:
+            self._client.create_table(**dynamodb_core.create_table_request(self.table))
+        except Exception as exc:
+            if dynamodb_core.error_code(exc) != "ResourceInUseException":
+                raise dynamodb_core.map_error(exc, self.table) from None
+        if wait:
+            try:
+                self._client.get_waiter("table_exists").wait(
+                    TableName=self.table, WaiterConfig={"Delay": 1, "MaxAttempts": 30}
+                )
+            except Exception as exc:
+                raise dynamodb_core.map_error(exc, self.table) from None
+
+    def try_acquire(self, name: str, token: str, ttl: float, previous: Attempt | None) -> Attempt:
+        request = dynamodb_core.acquire_request(
+            self.table, name, token, ttl, previous=previous, now=time.monotonic()
+        )
+        try:
+            return dynamodb_core.granted(self._client.update_item(**request))
+        except Exception as exc:
+            if dynamodb_core.error_code(exc) != "ConditionalCheckFailedException":
+                raise dynamodb_core.map_error(exc, self.table) from None
+            item = getattr(exc, "response", {}).get("Item")
+            return dynamodb_core.refused(item, previous, time.monotonic())
+
+    def release(self, name: str, token: str) -> bool:
+        return self._conditional(dynamodb_core.release_request(self.table, name, token))
+
+    def force_release(self, name: str) -> bool:
+        return self._conditional(dynamodb_core.release_request(self.table, name, None))
+
+    def extend(self, name: str, token: str, ttl: float) -> bool:
+        return self._conditional(dynamodb_core.extend_request(self.table, name, token, ttl))
+
+    def wait_for_release(self, name: str, timeout: float) -> None:
+        time.sleep(max(0.0, min(timeout, self.poll_interval)))
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _conditional(self, request: dict[str, Any]) -> bool:
+        try:
+            self._client.update_item(**request)
+        except Exception as exc:
+            if dynamodb_core.error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise dynamodb_core.map_error(exc, self.table) from None
+        return True

@@ -1,0 +1,380 @@
+"""``LockManager``: named and per-user locks with a blocking and an asyncio face."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+from cnop.exceptions import (
+    CNOPConfigurationException,
+    CNOPException,
+    CNOPLockAcquisitionException,
+    CNOPLockTimeoutException,
+)
+from cnop.locking import _telemetry, _validate
+from cnop.locking.acquisition import Acquired, acquisition, run_async, run_sync
+from cnop.locking.backend import AsyncLockBackend, LockBackend
+from cnop.locking.config import redis_url_from_env
+from cnop.locking.held import AsyncHeldLock, HeldLock
+from cnop.locking.memory import AsyncInMemoryLockBackend, InMemoryLockBackend
+from cnop.locking.state import LockState
+
+if TYPE_CHECKING:
+    from contextlib import AbstractAsyncContextManager, AbstractContextManager
+
+#: Lease lengths (seconds) of ``user_lock`` per operation; others get ``default_ttl``.
+DEFAULT_OPERATION_TTLS: Mapping[str, float] = MappingProxyType(
+    {"deposit": 10.0, "withdraw": 10.0, "buy": 15.0, "sell": 15.0}
+)
+DEFAULT_TTL = 10.0
+DEFAULT_WAIT = 5.0
+
+
+class LockManager:
+    """Locks over one store, used with ``with`` (threads) or ``async with`` (asyncio).
+
+    >>> locks = LockManager.in_memory()
+    >>> with locks.user_lock("alice", "deposit") as lock:
+    ...     lock.fencing_token > 0
+    True
+
+    Acquisition raises ``CNOPLockAcquisitionException`` when ``wait=0`` and the lock is
+    held, ``CNOPLockTimeoutException`` when ``wait`` runs out (both retryable), and
+    ``CNOPServiceUnavailableException`` when the store cannot be reached. Leaving the
+    block raises ``CNOPLockLostException`` if the lock was lost while held.
+    """
+
+    def __init__(
+        self,
+        backend: LockBackend,
+        async_backend: AsyncLockBackend | None = None,
+        *,
+        default_ttl: float = DEFAULT_TTL,
+        default_wait: float = DEFAULT_WAIT,
+        operation_ttls: Mapping[str, float] | None = None,
+    ) -> None:
+        self._backend = backend
+        self._async_backend = async_backend
+        self.default_ttl = _validate.ttl(default_ttl, "default_ttl")
+        self.default_wait = _validate.wait(default_wait, "default_wait")
+        ttls = dict(DEFAULT_OPERATION_TTLS)
+        for operation, ttl in (operation_ttls or {}).items():
+            ttls[_validate.operation(operation)] = _validate.ttl(
+                ttl, f"operation_ttls[{operation}]"
+            )
+        self.operation_ttls: Mapping[str, float] = MappingProxyType(ttls)
+
+    # --- construction -------------------------------------------------------------
+
+    @classmethod
+    def in_memory(
+        cls,
+        *,
+        default_ttl: float = DEFAULT_TTL,
+        default_wait: float = DEFAULT_WAIT,
+        operation_ttls: Mapping[str, float] | None = None,
+    ) -> LockManager:
+        """Locks inside this process (threads and asyncio tasks share them)."""
+        table = InMemoryLockBackend()
+        return cls(
+            table,
+            AsyncInMemoryLockBackend(table),
+            default_ttl=default_ttl,
+            default_wait=default_wait,
+            operation_ttls=operation_ttls,
+        )
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        default_ttl: float = DEFAULT_TTL,
+        default_wait: float = DEFAULT_WAIT,
+        operation_ttls: Mapping[str, float] | None = None,
+    ) -> LockManager:
+        """Locks in Redis: ``redis://``, ``rediss://`` (TLS), ``redis+cluster://host:port``.
+
+        A password in the URL is used to connect and never appears in errors or logs.
+        """
+        from cnop.locking.redis_backend import (  # noqa: PLC0415 - redis loads when used
+            AsyncRedisLockBackend,
+            RedisLockBackend,
+            async_client,
+            sync_client,
+        )
+
+        return cls(
+            RedisLockBackend(sync_client(url)),
+            AsyncRedisLockBackend(async_client(url)),
+            default_ttl=default_ttl,
+            default_wait=default_wait,
+            operation_ttls=operation_ttls,
+        )
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        default_ttl: float = DEFAULT_TTL,
+        default_wait: float = DEFAULT_WAIT,
+        operation_ttls: Mapping[str, float] | None = None,
+    ) -> LockManager:
+        """Locks in the Redis named by ``REDIS_URL``, or by ``REDIS_HOST``, ``REDIS_PORT``,
+        ``REDIS_PASSWORD``, ``REDIS_SSL`` and ``REDIS_CLUSTER``."""
+
+        return cls.from_url(
+            redis_url_from_env(environ),
+            default_ttl=default_ttl,
+            default_wait=default_wait,
+            operation_ttls=operation_ttls,
+        )
+
+    @classmethod
+    def dynamodb(
+        cls,
+        table: str,
+        *,
+        endpoint_url: str | None = None,
+        region_name: str | None = None,
+        create_table: bool = False,
+        poll_interval: float = 0.1,
+        default_ttl: float = DEFAULT_TTL,
+        default_wait: float = DEFAULT_WAIT,
+        operation_ttls: Mapping[str, float] | None = None,
+    ) -> LockManager:
+        """Lease locks in the DynamoDB table ``table`` (needs the ``dynamodb`` extra).
+
+        ``create_table=True`` creates the table if it is missing (hash key ``lock_name``).
+        """
+        # boto3 loads only when a DynamoDB manager is made.
+        from cnop.locking.dynamodb_backend import DynamoDBLockBackend  # noqa: PLC0415
+        from cnop.locking.threaded import ThreadedAsyncBackend  # noqa: PLC0415
+
+        backend = DynamoDBLockBackend.connect(
+            table, endpoint_url=endpoint_url, region_name=region_name, poll_interval=poll_interval
+        )
+        if create_table:
+            backend.create_table()
+        return cls(
+            backend,
+            ThreadedAsyncBackend(backend, backend.poll_interval),
+            default_ttl=default_ttl,
+            default_wait=default_wait,
+            operation_ttls=operation_ttls,
+        )
+
+    # --- locks --------------------------------------------------------------------
+
+    def ttl_for(self, operation: str) -> float:
+        """The lease length ``user_lock`` uses for ``operation``."""
+        return self.operation_ttls.get(_validate.operation(operation), self.default_ttl)
+
+    def lock(
+        self,
+        name: str,
+        *,
+        ttl: float | None = None,
+        wait: float | None = None,
+        auto_extend: bool = False,
+        on_lost: Callable[[HeldLock], None] | None = None,
+    ) -> AbstractContextManager[HeldLock]:
+        """Hold lock ``name`` for the ``with`` block.
+
+        ``ttl``: lease in seconds (default ``default_ttl``); ``wait``: how long to wait for
+        it (default ``default_wait``; 0 = fail at once); ``auto_extend``: renew the lease
+        every ``ttl/3`` while the block runs; ``on_lost``: called (from the renewer thread)
+        if the lock is found lost.
+        """
+        return self._hold(self._check(name, ttl, wait, auto_extend=auto_extend), on_lost)
+
+    def user_lock(
+        self,
+        username: str,
+        operation: str,
+        *,
+        ttl: float | None = None,
+        wait: float | None = None,
+        auto_extend: bool = False,
+        on_lost: Callable[[HeldLock], None] | None = None,
+    ) -> AbstractContextManager[HeldLock]:
+        """Hold the lock of user ``username`` (``user:<username>``) for ``operation``.
+
+        One lock per user, whatever the operation: a deposit and a withdrawal of the same
+        user exclude each other. The lease defaults to ``ttl_for(operation)``.
+        """
+        user = _validate.username(username)
+        lease = self.ttl_for(operation) if ttl is None else ttl
+        request = self._check(f"user:{user}", lease, wait, user=user, auto_extend=auto_extend)
+        return self._hold(request, on_lost)
+
+    def alock(
+        self,
+        name: str,
+        *,
+        ttl: float | None = None,
+        wait: float | None = None,
+        auto_extend: bool = False,
+        on_lost: Callable[[AsyncHeldLock], None] | None = None,
+    ) -> AbstractAsyncContextManager[AsyncHeldLock]:
+        """``lock()`` for ``async with``; renewal runs as a task of the current loop."""
+        return self._ahold(self._check(name, ttl, wait, auto_extend=auto_extend), on_lost)
+
+    def auser_lock(
+        self,
+        username: str,
+        operation: str,
+        *,
+        ttl: float | None = None,
+        wait: float | None = None,
+        auto_extend: bool = False,
+        on_lost: Callable[[AsyncHeldLock], None] | None = None,
+    ) -> AbstractAsyncContextManager[AsyncHeldLock]:
+        """``user_lock()`` for ``async with``."""
+        user = _validate.username(username)
+        lease = self.ttl_for(operation) if ttl is None else ttl
+        request = self._check(f"user:{user}", lease, wait, user=user, auto_extend=auto_extend)
+        return self._ahold(request, on_lost)
+
+    def force_release(self, name: str) -> bool:
+        """Free ``name`` whoever holds it (an operator's tool); True if it was held.
+
+        The evicted holder finds out at its next renewal, extend or release.
+        """
+        return self._backend.force_release(_validate.lock_name(name))
+
+    async def aforce_release(self, name: str) -> bool:
+        """``force_release()`` through the asyncio backend."""
+        return await self._async().force_release(_validate.lock_name(name))
+
+    def close(self) -> None:
+        """Close the blocking backend's connections."""
+        self._backend.close()
+
+    async def aclose(self) -> None:
+        """Close the asyncio backend's connections (and the blocking ones)."""
+        if self._async_backend is not None:
+            await self._async_backend.aclose()
+        self._backend.close()
+
+    # --- internals ----------------------------------------------------------------
+
+    def _check(
+        self,
+        name: str,
+        ttl: float | None,
+        wait: float | None,
+        *,
+        user: str | None = None,
+        auto_extend: bool = False,
+    ) -> _Request:
+        return _Request(
+            name=_validate.lock_name(name),
+            ttl=self.default_ttl if ttl is None else _validate.ttl(ttl),
+            wait=self.default_wait if wait is None else _validate.wait(wait),
+            user=user,
+            auto_extend=bool(auto_extend),
+        )
+
+    def _async(self) -> AsyncLockBackend:
+        if self._async_backend is None:
+            raise CNOPConfigurationException(
+                "This LockManager was built without an asyncio backend; "
+                "pass async_backend= or use LockManager.from_url()/in_memory()/dynamodb()"
+            )
+        return self._async_backend
+
+    @contextlib.contextmanager
+    def _hold(
+        self, request: _Request, on_lost: Callable[[HeldLock], None] | None
+    ) -> Iterator[HeldLock]:
+        backend = self._backend
+        token = secrets.token_hex(16)
+        started = time.monotonic()
+        try:
+            plan = acquisition(request.name, request.wait)
+            got = run_sync(backend, request.name, token, request.ttl, plan)
+        except CNOPException as exc:
+            _record_failure(backend.kind, request, started, exc)
+            raise
+        lock = HeldLock(backend, _state(backend.kind, request, token, got), on_lost)
+        if request.auto_extend:
+            lock.start_renewing()
+        try:
+            yield lock
+        except BaseException:
+            # The body's error is what the caller needs; a loss here is logged by the lock.
+            with contextlib.suppress(CNOPException):
+                lock.release()
+            raise
+        lock.release()
+
+    @contextlib.asynccontextmanager
+    async def _ahold(
+        self, request: _Request, on_lost: Callable[[AsyncHeldLock], None] | None
+    ) -> AsyncIterator[AsyncHeldLock]:
+        backend = self._async()
+        token = secrets.token_hex(16)
+        started = time.monotonic()
+        try:
+            plan = acquisition(request.name, request.wait)
+            got = await run_async(backend, request.name, token, request.ttl, plan)
+        except CNOPException as exc:
+            _record_failure(backend.kind, request, started, exc)
+            raise
+        lock = AsyncHeldLock(backend, _state(backend.kind, request, token, got), on_lost)
+        if request.auto_extend:
+            lock.start_renewing()
+        try:
+            yield lock
+        except BaseException:
+            with contextlib.suppress(CNOPException):
+                await lock.release()
+            raise
+        await lock.release()
+
+
+@dataclass(frozen=True)
+class _Request:
+    """A validated lock request."""
+
+    name: str
+    ttl: float
+    wait: float
+    user: str | None
+    auto_extend: bool
+
+
+def _state(kind: str, request: _Request, token: str, got: Acquired) -> LockState:
+    _telemetry.acquired(
+        kind,
+        request.name,
+        request.user,
+        waited=got.waited,
+        contended=got.contended,
+        fence=got.fencing_token,
+    )
+    return LockState(
+        backend=kind,
+        name=request.name,
+        token=token,
+        fencing_token=got.fencing_token,
+        ttl=request.ttl,
+        requested_at=got.requested_at,
+        user=request.user,
+    )
+
+
+def _record_failure(kind: str, request: _Request, started: float, exc: CNOPException) -> None:
+    waited = time.monotonic() - started
+    if isinstance(exc, CNOPLockAcquisitionException):
+        timed_out = isinstance(exc, CNOPLockTimeoutException)
+        _telemetry.refused(kind, request.name, request.user, waited, timed_out)
+    else:
+        _telemetry.failed(kind, request.name, request.user, waited)

@@ -1,0 +1,163 @@
+"""Redis lock stores (single node or cluster), blocking and asyncio, over redis-py.
+
+Both classes only execute what ``redis_core`` builds; neither holds any lock logic.
+Clients made from a URL get short connect/read timeouts and one immediate retry, so an
+unreachable Redis is reported within the caller's wait bound and a restarted Redis is
+picked up by the next call.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+import redis.asyncio
+import redis.asyncio.cluster
+import redis.cluster
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from cnop.locking import redis_core
+from cnop.locking.backend import Attempt
+
+CONNECT_TIMEOUT = 2.0
+#: Must exceed the longest BLPOP a waiter sends (``acquisition.MAX_SINGLE_WAIT``).
+READ_TIMEOUT = 5.0
+
+SyncClient = redis.Redis | redis.cluster.RedisCluster
+AsyncClient = redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster
+
+
+def _client_options(target: redis_core.RedisTarget) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "socket_connect_timeout": CONNECT_TIMEOUT,
+        "socket_timeout": READ_TIMEOUT,
+    }
+    if not target.cluster:
+        options["retry"] = Retry(NoBackoff(), 1)
+    return options
+
+
+def sync_client(url: str) -> SyncClient:
+    """A blocking redis-py client for ``url`` (any scheme ``redis_core.parse_url`` accepts)."""
+    target = redis_core.parse_url(url)
+    if target.cluster:
+        return redis.cluster.RedisCluster.from_url(target.url, **_client_options(target))
+    return redis.Redis.from_url(target.url, **_client_options(target))
+
+
+def async_client(url: str) -> AsyncClient:
+    """An asyncio redis-py client for ``url``."""
+    target = redis_core.parse_url(url)
+    if target.cluster:
+        return redis.asyncio.cluster.RedisCluster.from_url(target.url, **_client_options(target))
+    return redis.asyncio.Redis.from_url(target.url, **_client_options(target))
+
+
+def _describe(client: SyncClient | AsyncClient) -> tuple[str, str]:
+    """(kind, where) of a client, for messages and metrics; never the password."""
+    if isinstance(client, (redis.cluster.RedisCluster, redis.asyncio.cluster.RedisCluster)):
+        node = getattr(client.nodes_manager, "default_node", None)
+        startup = list(getattr(client.nodes_manager, "startup_nodes", {}))
+        where = f"{node.host}:{node.port}" if node is not None else ",".join(startup) or "?"
+        return "redis-cluster", f"Redis Cluster at {where}"
+    kwargs = client.connection_pool.connection_kwargs
+    return "redis", f"Redis at {kwargs.get('host', '?')}:{kwargs.get('port', '?')}"
+
+
+class RedisLockBackend:
+    """Locks in Redis through a blocking client (``redis.Redis`` or ``RedisCluster``)."""
+
+    def __init__(self, client: SyncClient) -> None:
+        self._client = client
+        self.kind, self._target = _describe(client)
+        self._acquire = client.register_script(redis_core.ACQUIRE)
+        self._release = client.register_script(redis_core.RELEASE)
+        self._extend = client.register_script(redis_core.EXTEND)
+        self._force_release = client.register_script(redis_core.FORCE_RELEASE)
+
+    @classmethod
+    def from_url(cls, url: str) -> RedisLockBackend:
+        return cls(sync_client(url))
+
+    def try_acquire(self, name: str, token: str, ttl: float, previous: Attempt | None) -> Attempt:
+        keys, args = redis_core.acquire_args(redis_core.keys_for(name), token, ttl)
+        return redis_core.parse_acquire(self._call(self._acquire, keys, args))
+
+    def release(self, name: str, token: str) -> bool:
+        keys, args = redis_core.release_args(redis_core.keys_for(name), token)
+        return bool(self._call(self._release, keys, args) == 1)
+
+    def extend(self, name: str, token: str, ttl: float) -> bool:
+        keys, args = redis_core.extend_args(redis_core.keys_for(name), token, ttl)
+        return bool(self._call(self._extend, keys, args) == 1)
+
+    def force_release(self, name: str) -> bool:
+        keys, args = redis_core.force_release_args(redis_core.keys_for(name))
+        return bool(self._call(self._force_release, keys, args) == 1)
+
+    def wait_for_release(self, name: str, timeout: float) -> None:
+        signal = redis_core.keys_for(name).signal
+        try:
+            self._client.blpop([signal], redis_core.blocking_timeout(timeout))
+        except redis.RedisError as exc:
+            raise redis_core.map_error(exc, self._target) from None
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _call(self, script: Any, keys: list[str], args: list[str | int]) -> Any:
+        try:
+            return script(keys=keys, args=args)
+        except redis.RedisError as exc:
+            raise redis_core.map_error(exc, self._target) from None
+
+
+class AsyncRedisLockBackend:
+    """Locks in Redis through an asyncio client; use it from one event loop."""
+
+    def __init__(self, client: AsyncClient) -> None:
+        self._client = client
+        self.kind, self._target = _describe(client)
+        self._acquire = client.register_script(redis_core.ACQUIRE)
+        self._release = client.register_script(redis_core.RELEASE)
+        self._extend = client.register_script(redis_core.EXTEND)
+        self._force_release = client.register_script(redis_core.FORCE_RELEASE)
+
+    @classmethod
+    def from_url(cls, url: str) -> AsyncRedisLockBackend:
+        return cls(async_client(url))
+
+    async def try_acquire(
+        self, name: str, token: str, ttl: float, previous: Attempt | None
+    ) -> Attempt:
+        keys, args = redis_core.acquire_args(redis_core.keys_for(name), token, ttl)
+        return redis_core.parse_acquire(await self._call(self._acquire, keys, args))
+
+    async def release(self, name: str, token: str) -> bool:
+        keys, args = redis_core.release_args(redis_core.keys_for(name), token)
+        return bool(await self._call(self._release, keys, args) == 1)
+
+    async def extend(self, name: str, token: str, ttl: float) -> bool:
+        keys, args = redis_core.extend_args(redis_core.keys_for(name), token, ttl)
+        return bool(await self._call(self._extend, keys, args) == 1)
+
+    async def force_release(self, name: str) -> bool:
+        keys, args = redis_core.force_release_args(redis_core.keys_for(name))
+        return bool(await self._call(self._force_release, keys, args) == 1)
+
+    async def wait_for_release(self, name: str, timeout: float) -> None:
+        signal = redis_core.keys_for(name).signal
+        try:
+            await self._client.blpop([signal], redis_core.blocking_timeout(timeout))
+        except redis.RedisError as exc:
+            raise redis_core.map_error(exc, self._target) from None
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def _call(self, script: Any, keys: list[str], args: list[str | int]) -> Any:
+        try:
+            return await script(keys=keys, args=args)
+        except redis.RedisError as exc:
+            raise redis_core.map_error(exc, self._target) from None

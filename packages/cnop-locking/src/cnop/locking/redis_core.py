@@ -1,0 +1,182 @@
+"""The Redis protocol of a lock, without I/O: keys, Lua scripts, replies, errors, URLs.
+
+Keys of one lock share a hash tag (``cnop:lock:{<name>}:...``) so they live in one slot
+of a Redis Cluster and one script can touch them all. Per lock name:
+
+- ``owner``  the holder's random token, with the lease as its expiry (``SET NX PX``);
+- ``fence``  the last fencing token handed out;
+- ``signal`` a one-element list pushed on release, which waiters ``BLPOP``.
+
+The fencing token is ``max(last + 1, server time in microseconds)``: it grows with every
+acquisition and keeps growing even if Redis restarts without its data, as long as the
+server clock does not step back. Needs Redis 5 or later (scripts that read ``TIME`` and
+then write).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from redis import exceptions as redis_errors
+
+from cnop.exceptions import (
+    CNOPConfigurationException,
+    CNOPDatabaseOperationException,
+    CNOPException,
+    CNOPServiceUnavailableException,
+)
+from cnop.locking.backend import Attempt
+
+KEY_PREFIX = "cnop:lock:"
+#: How long a fence counter outlives its last acquisition (the clock floor covers the rest).
+FENCE_RETENTION_MS = 7 * 24 * 3600 * 1000
+#: How long an unclaimed release signal stays around.
+SIGNAL_RETENTION_MS = 5_000
+
+ACQUIRE = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  local now = redis.call('TIME')
+  local fence = tonumber(now[1]) * 1000000 + tonumber(now[2])
+  local last = tonumber(redis.call('GET', KEYS[2]) or '0')
+  if last + 1 > fence then fence = last + 1 end
+  redis.call('SET', KEYS[2], string.format('%.0f', fence), 'PX', ARGV[3])
+  redis.call('DEL', KEYS[3])
+  return {1, string.format('%.0f', fence)}
+end
+return {0, redis.call('PTTL', KEYS[1])}
+"""
+
+RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('DEL', KEYS[2])
+  redis.call('RPUSH', KEYS[2], '1')
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+  return 1
+end
+return 0
+"""
+
+EXTEND = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+
+FORCE_RELEASE = """
+if redis.call('DEL', KEYS[1]) == 1 then
+  redis.call('DEL', KEYS[2])
+  redis.call('RPUSH', KEYS[2], '1')
+  redis.call('PEXPIRE', KEYS[2], ARGV[1])
+  return 1
+end
+return 0
+"""
+
+
+@dataclass(frozen=True)
+class LockKeys:
+    owner: str
+    fence: str
+    signal: str
+
+
+def keys_for(name: str) -> LockKeys:
+    """The keys of lock ``name``, all in one cluster slot."""
+    base = f"{KEY_PREFIX}{{{name}}}"
+    return LockKeys(owner=f"{base}:owner", fence=f"{base}:fence", signal=f"{base}:signal")
+
+
+def millis(seconds: float) -> int:
+    return max(1, math.ceil(seconds * 1000))
+
+
+def acquire_args(keys: LockKeys, token: str, ttl: float) -> tuple[list[str], list[str | int]]:
+    return [keys.owner, keys.fence, keys.signal], [token, millis(ttl), FENCE_RETENTION_MS]
+
+
+def release_args(keys: LockKeys, token: str) -> tuple[list[str], list[str | int]]:
+    return [keys.owner, keys.signal], [token, SIGNAL_RETENTION_MS]
+
+
+def extend_args(keys: LockKeys, token: str, ttl: float) -> tuple[list[str], list[str | int]]:
+    return [keys.owner], [token, millis(ttl)]
+
+
+def force_release_args(keys: LockKeys) -> tuple[list[str], list[str | int]]:
+    return [keys.owner, keys.signal], [SIGNAL_RETENTION_MS]
+
+
+def parse_acquire(reply: Any) -> Attempt:
+    """Map the ACQUIRE script's ``{1, fence}`` or ``{0, pttl}`` reply."""
+    flag, value = int(reply[0]), int(reply[1])
+    if flag == 1:
+        return Attempt(True, fencing_token=value)
+    if value == -2:  # freed between SET NX and PTTL: try again at once
+        return Attempt(False, retry_after=0.0)
+    if value < 0:  # a key without expiry (not set by us): no idea when it goes
+        return Attempt(False, retry_after=math.inf)
+    return Attempt(False, retry_after=value / 1000)
+
+
+def blocking_timeout(timeout: float) -> float:
+    """A BLPOP timeout: Redis reads 0 as forever, so never send less than a millisecond."""
+    return max(0.001, round(timeout, 3))
+
+
+@dataclass(frozen=True)
+class RedisTarget:
+    """Where a lock store lives, parsed from a URL; ``display`` never holds the password."""
+
+    url: str
+    cluster: bool
+    display: str
+
+
+_SCHEMES = {
+    "redis": ("redis", False),
+    "rediss": ("rediss", False),
+    "redis+cluster": ("redis", True),
+    "rediss+cluster": ("rediss", True),
+}
+
+
+def parse_url(url: str) -> RedisTarget:
+    """Parse ``redis://``, ``rediss://`` (TLS), ``redis+cluster://``, ``rediss+cluster://``."""
+    if not isinstance(url, str) or not url:
+        raise CNOPConfigurationException("Redis URL must be a non-empty string")
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in _SCHEMES:
+        raise CNOPConfigurationException(
+            f"Redis URL scheme must be one of {', '.join(sorted(_SCHEMES))}, got {scheme!r}"
+        )
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise CNOPConfigurationException(f"Redis URL has an invalid port: {exc}") from None
+    if not parts.hostname:
+        raise CNOPConfigurationException("Redis URL must name a host, e.g. redis://host:6379/0")
+    client_scheme, cluster = _SCHEMES[scheme]
+    display = f"{scheme}://{parts.hostname}:{port or 6379}"
+    return RedisTarget(urlunsplit((client_scheme, *parts[1:])), cluster, display)
+
+
+def map_error(exc: Exception, target: str) -> CNOPException:
+    """Turn a redis-py error into a CNOP one (without the URL's credentials)."""
+    if isinstance(
+        exc, (redis_errors.ConnectionError, redis_errors.TimeoutError, redis_errors.ClusterError)
+    ):
+        return CNOPServiceUnavailableException(
+            f"Lock store {target} is unreachable ({type(exc).__name__}: {exc})",
+            details={"backend": "redis", "target": target},
+        )
+    return CNOPDatabaseOperationException(
+        f"Lock store {target} refused a command ({type(exc).__name__}: {exc})",
+        details={"backend": "redis", "target": target},
+    )

@@ -1,0 +1,39 @@
+"""An asyncio face for a blocking backend: each call runs in a worker thread.
+
+Used for DynamoDB (boto3 clients are thread-safe), so the lease logic exists once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from cnop.locking.backend import Attempt, LockBackend
+
+
+class ThreadedAsyncBackend:
+    """Runs ``backend``'s calls in worker threads; waits are ``asyncio.sleep``."""
+
+    def __init__(self, backend: LockBackend, poll_interval: float = 0.1) -> None:
+        self._backend = backend
+        self.kind = backend.kind
+        self._poll_interval = poll_interval
+
+    async def try_acquire(
+        self, name: str, token: str, ttl: float, previous: Attempt | None
+    ) -> Attempt:
+        return await asyncio.to_thread(self._backend.try_acquire, name, token, ttl, previous)
+
+    async def release(self, name: str, token: str) -> bool:
+        return await asyncio.to_thread(self._backend.release, name, token)
+
+    async def extend(self, name: str, token: str, ttl: float) -> bool:
+        return await asyncio.to_thread(self._backend.extend, name, token, ttl)
+
+    async def force_release(self, name: str) -> bool:
+        return await asyncio.to_thread(self._backend.force_release, name)
+
+    async def wait_for_release(self, name: str, timeout: float) -> None:
+        await asyncio.sleep(max(0.0, min(timeout, self._poll_interval)))
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self._backend.close)
