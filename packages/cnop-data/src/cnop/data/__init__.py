@@ -1,6 +1,8 @@
-"""Typed entities and sync/async DAOs on DynamoDB for CNOP services."""
+"""Typed entities and sync/async DAOs on DynamoDB for CNOP services.
+"""
 
 from cnop.data.__about__ import __version__
+from cnop.data.config import DataSettings, TableNames, dynamodb_client, reset_clients
 from cnop.data.enums import (
     ORDER_TRANSITIONS,
     AssetTransactionType,
@@ -27,6 +29,7 @@ from cnop.data.models import (
     UserCreate,
     UserUpdate,
 )
+from cnop.data.tables import create_tables, delete_tables, describe_tables, table_definitions
 
 __all__ = [
     "ORDER_TRANSITIONS",
@@ -38,10 +41,12 @@ __all__ = [
     "AssetUpdate",
     "Balance",
     "BalanceTransaction",
+    "DataSettings",
     "Order",
     "OrderCreate",
     "OrderStatus",
     "OrderType",
+    "TableNames",
     "TransactionStatus",
     "TransactionType",
     "User",
@@ -51,5 +56,11 @@ __all__ = [
     "__version__",
     "can_transition",
     "check_transition",
+    "create_tables",
+    "delete_tables",
+    "describe_tables",
+    "dynamodb_client",
     "new_id",
+    "reset_clients",
+    "table_definitions",
 ]

@@ -1,0 +1,5 @@
+import sys
+
+from cnop.data.cli import main
+
+sys.exit(main())

@@ -1,0 +1,204 @@
+"""Settings from the environment, and the one DynamoDB client per process.
+
+Environment variables (DESIGN §8): ``AWS_REGION`` (or ``AWS_DEFAULT_REGION``),
+``AWS_ENDPOINT_URL_DYNAMODB`` (a local DynamoDB), ``USERS_TABLE``, ``ORDERS_TABLE``,
+``INVENTORY_TABLE``; tuning: ``CNOP_DYNAMODB_MAX_POOL_CONNECTIONS`` (50),
+``CNOP_DYNAMODB_CONNECT_TIMEOUT`` (2 s), ``CNOP_DYNAMODB_READ_TIMEOUT`` (5 s),
+``CNOP_DYNAMODB_MAX_ATTEMPTS`` (3), ``CNOP_DYNAMODB_RETRY_MODE`` (``standard``), and
+``CNOP_CURSOR_SECRET`` (signs pagination cursors; set the same value on every instance
+of a service, or a cursor from one instance is refused by another).
+
+Credentials come from boto3's default chain (environment, profile, web identity,
+instance role); nothing here reads or stores them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, cast
+
+from cnop.exceptions import CNOPConfigurationException
+
+if TYPE_CHECKING:
+    from botocore.config import Config
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+__all__ = ["DataSettings", "TableNames", "dynamodb_client", "reset_clients"]
+
+_TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+_RETRY_MODES = ("standard", "adaptive", "legacy")
+_PROCESS_SECRET = secrets.token_bytes(32)
+
+
+def _table_name(value: str, variable: str) -> str:
+    if not _TABLE_NAME.match(value):
+        raise CNOPConfigurationException(
+            f"{variable} must be 3-255 characters of letters, digits, '_', '-' or '.'",
+            details={"variable": variable},
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class TableNames:
+    """The three table names (defaults ``users``, ``orders``, ``inventory``)."""
+
+    users: str = "users"
+    orders: str = "orders"
+    inventory: str = "inventory"
+
+    def __post_init__(self) -> None:
+        for name in ("users", "orders", "inventory"):
+            _table_name(getattr(self, name), f"{name.upper()}_TABLE")
+
+    @classmethod
+    def from_env(cls, prefix: str = "", environ: Mapping[str, str] | None = None) -> TableNames:
+        """Names from ``USERS_TABLE``/``ORDERS_TABLE``/``INVENTORY_TABLE``, with ``prefix``."""
+        env = os.environ if environ is None else environ
+        return cls(
+            users=prefix + env.get("USERS_TABLE", "users"),
+            orders=prefix + env.get("ORDERS_TABLE", "orders"),
+            inventory=prefix + env.get("INVENTORY_TABLE", "inventory"),
+        )
+
+    def all(self) -> tuple[str, str, str]:
+        return (self.users, self.orders, self.inventory)
+
+
+def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise CNOPConfigurationException(
+            f"{name} must be a number", details={"variable": name}
+        ) from None
+    if not low <= value <= high:
+        raise CNOPConfigurationException(
+            f"{name} must be between {low:g} and {high:g}", details={"variable": name}
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    """Everything cnop.data needs to reach DynamoDB. Build with :meth:`from_env`."""
+
+    region: str
+    endpoint_url: str | None = None
+    tables: TableNames = field(default_factory=TableNames)
+    max_pool_connections: int = 50
+    connect_timeout: float = 2.0
+    read_timeout: float = 5.0
+    max_attempts: int = 3
+    retry_mode: str = "standard"
+    cursor_secret: bytes = field(default=_PROCESS_SECRET, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.region:
+            raise CNOPConfigurationException(
+                "AWS_REGION must be set (e.g. us-east-1)", details={"variable": "AWS_REGION"}
+            )
+        if self.retry_mode not in _RETRY_MODES:
+            raise CNOPConfigurationException(
+                f"CNOP_DYNAMODB_RETRY_MODE must be one of {', '.join(_RETRY_MODES)}",
+                details={"variable": "CNOP_DYNAMODB_RETRY_MODE"},
+            )
+        if len(self.cursor_secret) < 16:
+            raise CNOPConfigurationException(
+                "CNOP_CURSOR_SECRET must be at least 16 bytes",
+                details={"variable": "CNOP_CURSOR_SECRET"},
+            )
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, table_prefix: str = "", **overrides: Any
+    ) -> DataSettings:
+        """Settings from the environment; keyword ``overrides`` win over it."""
+        env = os.environ if environ is None else environ
+        secret = env.get("CNOP_CURSOR_SECRET")
+        values: dict[str, Any] = {
+            "region": env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "",
+            "endpoint_url": env.get("AWS_ENDPOINT_URL_DYNAMODB") or None,
+            "tables": TableNames.from_env(table_prefix, env),
+            "max_pool_connections": int(
+                _number(env, "CNOP_DYNAMODB_MAX_POOL_CONNECTIONS", 50, 1, 1000)
+            ),
+            "connect_timeout": _number(env, "CNOP_DYNAMODB_CONNECT_TIMEOUT", 2.0, 0.05, 60),
+            "read_timeout": _number(env, "CNOP_DYNAMODB_READ_TIMEOUT", 5.0, 0.05, 300),
+            "max_attempts": int(_number(env, "CNOP_DYNAMODB_MAX_ATTEMPTS", 3, 1, 20)),
+            "retry_mode": env.get("CNOP_DYNAMODB_RETRY_MODE", "standard"),
+        }
+        if secret:
+            values["cursor_secret"] = secret.encode()
+        values.update(overrides)
+        return cls(**values)
+
+    def with_tables(self, tables: TableNames) -> DataSettings:
+        return replace(self, tables=tables)
+
+    def botocore_config(self) -> Config:
+        """The botocore ``Config`` (pool size, timeouts, retries) every client uses."""
+        from botocore.config import Config  # noqa: PLC0415 - keeps `import cnop.data` light
+
+        return Config(
+            region_name=self.region,
+            max_pool_connections=self.max_pool_connections,
+            connect_timeout=self.connect_timeout,
+            read_timeout=self.read_timeout,
+            retries=cast(Any, {"mode": self.retry_mode, "max_attempts": self.max_attempts}),
+        )
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``session.client("dynamodb", **kwargs)`` (sync or async)."""
+        kwargs: dict[str, Any] = {"region_name": self.region, "config": self.botocore_config()}
+        if self.endpoint_url:
+            kwargs["endpoint_url"] = self.endpoint_url
+        return kwargs
+
+
+_clients: dict[tuple[Any, ...], DynamoDBClient] = {}
+_clients_lock = threading.Lock()
+
+
+def _client_identity(settings: DataSettings) -> tuple[Any, ...]:
+    return (
+        settings.region,
+        settings.endpoint_url,
+        settings.max_pool_connections,
+        settings.connect_timeout,
+        settings.read_timeout,
+        settings.max_attempts,
+        settings.retry_mode,
+    )
+
+
+def dynamodb_client(settings: DataSettings | None = None) -> DynamoDBClient:
+    """The process-wide boto3 DynamoDB client for ``settings`` (thread-safe, made once)."""
+    settings = settings or DataSettings.from_env()
+    identity = _client_identity(settings)
+    client = _clients.get(identity)
+    if client is not None:
+        return client
+    with _clients_lock:
+        client = _clients.get(identity)
+        if client is None:
+            import boto3.session  # noqa: PLC0415 - keeps `import cnop.data` light
+
+            # A private session: boto3's default session is not thread-safe to create.
+            client = boto3.session.Session().client("dynamodb", **settings.client_kwargs())
+            _clients[identity] = client
+    return client
+
+
+def reset_clients() -> None:
+    """Forget the cached clients (tests, or after a fork)."""
+    with _clients_lock:
+        _clients.clear()
