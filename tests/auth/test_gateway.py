@@ -216,3 +216,9 @@ def test_many_threads_verify_concurrently(signer: GatewaySigner) -> None:
     for t in threads:
         t.join()
     assert failures == []
+
+
+@pytest.mark.parametrize("stamp", [-1, "123", 1.5, True])
+def test_signing_refuses_a_bad_timestamp(signer: GatewaySigner, stamp: Any) -> None:
+    with pytest.raises(CNOPValidationException, match="timestamp"):
+        signer.sign(ALICE, timestamp=stamp)

@@ -6,7 +6,8 @@ import subprocess
 import sys
 from importlib import metadata
 
-import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 HEAVY = ("boto3", "botocore", "redis", "aioboto3", "aiobotocore", "fastapi", "starlette")
 
@@ -30,13 +31,33 @@ def test_fastapi_loads_only_with_the_integration_module() -> None:
     assert out.stdout.strip() == "True"
 
 
-def test_distribution_does_not_depend_on_boto3_redis_or_aioboto3() -> None:
-    try:
-        requires = metadata.requires("cnop-auth") or []
-    except metadata.PackageNotFoundError:  # pragma: no cover - always installed in test envs
-        pytest.skip("cnop-auth is not installed as a distribution")
-    names = {
-        r.split(";")[0].split("[")[0].split(">")[0].split("=")[0].strip().lower() for r in requires
-    }
-    assert not names & {"boto3", "botocore", "redis", "aioboto3", "aiobotocore"}
-    assert {"libpass", "bcrypt", "python-jose", "pydantic"} <= names
+def _closure(root: str) -> set[str]:
+    """Every distribution ``pip install root`` pulls in, as installed here.
+
+    Follows the extras that requirements ask for (``python-jose[cryptography]``), not the
+    root's own extras.
+    """
+    seen: set[tuple[str, str]] = set()
+    pending: list[tuple[str, str]] = [(root, "")]
+    while pending:
+        name, extra = pending.pop()
+        key = (canonicalize_name(name), extra)
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            requires = metadata.requires(key[0]) or []
+        except metadata.PackageNotFoundError:
+            continue  # not needed on this platform/Python, so not installed here
+        for text in requires:
+            requirement = Requirement(text)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": extra}):
+                pending.append((requirement.name, ""))
+                pending.extend((requirement.name, wanted) for wanted in requirement.extras)
+    return {name for name, _ in seen}
+
+
+def test_plain_install_pulls_in_no_boto3_redis_or_aioboto3() -> None:
+    closure = _closure("cnop-auth")
+    assert {"libpass", "bcrypt", "python-jose", "cryptography", "pydantic", "loguru"} <= closure
+    assert not closure & {"boto3", "botocore", "redis", "aioboto3", "aiobotocore", "fastapi"}

@@ -223,3 +223,15 @@ def test_threads_share_one_manager_safely(fast_passwords: PasswordManager) -> No
         t.join()
     assert errors == []
     assert outcomes == [True] * 12
+
+
+def test_unusable_stored_hash_is_logged_without_the_hash(
+    audit_lines: Any, fast_passwords: PasswordManager
+) -> None:
+    corrupt = "$2b$04$" + "!" * 53
+    assert fast_passwords.verify_password(GOOD, corrupt) is False
+    assert fast_passwords.verify_password(GOOD, "plain-text-password-in-db") is False
+    reasons = [r.get("reason") for r in audit_lines.records() if r.get("action") == "auth_failed"]
+    assert len(reasons) == 2
+    assert "plain-text-password-in-db" not in audit_lines.text()
+    assert corrupt not in audit_lines.text()

@@ -18,7 +18,11 @@ from datetime import timedelta
 from cnop.auth import security_events
 from cnop.auth.context import CONTEXT_HEADERS, UserContext, lowercase_keys
 from cnop.auth.secret_strength import require_strong_secret
-from cnop.exceptions import CNOPAuthenticationException, CNOPConfigurationException
+from cnop.exceptions import (
+    CNOPAuthenticationException,
+    CNOPConfigurationException,
+    CNOPValidationException,
+)
 
 SIGNATURE_HEADER = "X-Gateway-Signature"
 TIMESTAMP_HEADER = "X-Gateway-Timestamp"
@@ -68,7 +72,11 @@ class GatewaySigner:
         """
         UserContext.from_headers(headers)
         values = lowercase_keys(headers)
-        stamp = str(int(self._clock()) if timestamp is None else int(timestamp))
+        if timestamp is not None and (
+            isinstance(timestamp, bool) or not isinstance(timestamp, int) or timestamp < 0
+        ):
+            raise CNOPValidationException.for_field("timestamp", "must be a non-negative int")
+        stamp = str(int(self._clock()) if timestamp is None else timestamp)
         signed = {h: values[h.lower()] for h in CONTEXT_HEADERS if h.lower() in values}
         signed[TIMESTAMP_HEADER] = stamp
         signed[SIGNATURE_HEADER] = self._signature(values, stamp)

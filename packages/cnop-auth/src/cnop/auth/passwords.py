@@ -135,7 +135,18 @@ class PasswordManager:
         _require_password_text(password)
         if not isinstance(hashed, str):
             raise CNOPValidationException.for_field("hashed_password", "must be a string")
-        if not hashed or len(password.encode("utf-8")) > _MAX_VERIFY_BYTES:
+        size = len(password.encode("utf-8"))
+        if not hashed or size > _MAX_VERIFY_BYTES:
+            return False, None
+        scheme = self._context.identify(hashed, required=False)
+        if scheme is None:
+            security_events.stored_hash_unusable("unrecognised hash format")
+            return False, None
+        if scheme == "bcrypt" and (
+            size > SCHEME_MAX_PASSWORD_BYTES["bcrypt"] or "\x00" in password
+        ):
+            # bcrypt cannot hold this password whole: it is not the one that was stored, and
+            # comparing a truncated copy is exactly what must never happen.
             return False, None
         try:
             matches, new_hash = self._context.verify_and_update(password, hashed)
@@ -145,10 +156,8 @@ class PasswordManager:
                 "(for argon2 hashes: pip install 'cnop-auth[argon2]')"
             ) from exc
         except (ValueError, TypeError) as exc:
-            # bcrypt refuses over-long or NUL-containing input; passlib refuses unknown hashes.
-            # Neither may become a 500 or a truncated comparison: the login simply fails.
-            if not _is_password_refusal(exc):
-                security_events.stored_hash_unusable(type(exc).__name__)
+            # A malformed hash of a known scheme: the login fails, it never becomes a 500.
+            security_events.stored_hash_unusable(type(exc).__name__)
             return False, None
         if matches and new_hash is not None:
             security_events.password_rehashed(self._scheme)
@@ -211,9 +220,3 @@ def _require_password_text(password: Any) -> None:
         raise CNOPValidationException.for_field("password", "must be a string")
     if not password:
         raise CNOPValidationException.for_field("password", "must not be empty")
-
-
-def _is_password_refusal(exc: Exception) -> bool:
-    """True when the backend refused the candidate password, not the stored hash."""
-    text = str(exc).lower()
-    return "longer than" in text or "null" in text or "nul " in text

@@ -64,7 +64,7 @@ class TokenSettings:
                 details={"variable": "JWT_ALGORITHM"},
             )
         if algorithm in HMAC_ALGORITHMS:
-            keys = KeySet(JWTKey.hmac(env.get("JWT_SECRET_KEY"), algorithm=algorithm))  # type: ignore[arg-type]
+            keys = KeySet(JWTKey.hmac(env.get("JWT_SECRET_KEY", ""), algorithm=algorithm))
         else:
             keys = _asymmetric_keys(env, algorithm)
         return cls(
