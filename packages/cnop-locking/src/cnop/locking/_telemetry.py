@@ -38,7 +38,7 @@ def acquired(
             lock=name,
             backend=backend,
             wait_ms=round(waited * 1000, 3),
-            fencing_token=fence,
+            fence=fence,
         )
     else:
         _log.debug(
@@ -48,7 +48,7 @@ def acquired(
             lock=name,
             backend=backend,
             wait_ms=round(waited * 1000, 3),
-            fencing_token=fence,
+            fence=fence,
         )
 
 
@@ -128,4 +128,16 @@ def callback_failed(backend: str, name: str, user: str | None) -> None:
         user=user,
         lock=name,
         backend=backend,
+    )
+
+
+def release_failed(backend: str, name: str, user: str | None, held_for: float, error: str) -> None:
+    HOLD.record(held_for, backend=backend, outcome="error")
+    _log.warning(
+        action=LogAction.ERROR,
+        message="Lock could not be released; its lease will lapse on its own",
+        user=user,
+        lock=name,
+        backend=backend,
+        error=error,
     )

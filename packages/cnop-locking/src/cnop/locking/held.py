@@ -103,9 +103,11 @@ class HeldLock(_HeldLockBase):
             self._renewer.stop()
         try:
             owned = self._backend.release(state.name, state.token)
-        except CNOPException:
-            state.released = True  # the lease will lapse on its own; we no longer claim it
-            raise
+        except CNOPException as error:
+            lost = state.release_failed(error)
+            if lost is None:
+                raise
+            raise lost from error
         state.finish_release(owned)
         if state.lost_reason is not None:
             raise state.lost_error()
@@ -188,9 +190,11 @@ class AsyncHeldLock(_HeldLockBase):
                 await self._renewer
         try:
             owned = await self._backend.release(state.name, state.token)
-        except CNOPException:
-            state.released = True
-            raise
+        except CNOPException as error:
+            lost = state.release_failed(error)
+            if lost is None:
+                raise
+            raise lost from error
         state.finish_release(owned)
         if state.lost_reason is not None:
             raise state.lost_error()

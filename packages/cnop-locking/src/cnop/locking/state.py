@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from cnop.exceptions import CNOPLockLostException
+from cnop.exceptions import CNOPException, CNOPLockLostException
 from cnop.locking import _telemetry, _validate
 
 RENEWALS_PER_TTL = 3
@@ -128,6 +128,13 @@ class LockState:
             )
         elif not owned:
             self.mark_lost("the lease had expired or was taken over before release")
+
+    def release_failed(self, error: CNOPException) -> CNOPLockLostException | None:
+        """The store failed the release; the loss to raise instead, if one is known."""
+        self.released = True  # the lease lapses on its own; we no longer claim it
+        held_for = time.monotonic() - self.acquired_at
+        _telemetry.release_failed(self.backend, self.name, self.user, held_for, str(error))
+        return self.lost_error() if self.lost_reason is not None else None
 
     def lost_error(self) -> CNOPLockLostException:
         return CNOPLockLostException(

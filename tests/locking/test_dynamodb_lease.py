@@ -1,0 +1,130 @@
+"""The DynamoDB lease model: staleness judged on the waiter's own clock, heartbeats
+respected, and AWS faults mapped to CNOP errors."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from cnop.exceptions import (
+    CNOPConfigurationException,
+    CNOPLockTimeoutException,
+    CNOPServiceUnavailableException,
+)
+from cnop.locking import Attempt, DynamoDBLockBackend, LockManager
+from cnop.locking.dynamodb_core import Observation, acquire_request, refused
+
+
+def _item(rvn: str, lease_ms: int = 1000) -> dict[str, dict[str, str]]:
+    return {
+        "lock_name": {"S": "x"},
+        "owner": {"S": "someone"},
+        "rvn": {"S": rvn},
+        "lease_ms": {"N": str(lease_ms)},
+        "fence": {"N": "3"},
+    }
+
+
+def test_a_lease_is_stale_only_after_a_full_lease_with_the_same_version_on_our_clock() -> None:
+    first = refused(_item("v1"), None, now=50.0)
+    assert first.observed == Observation("v1", since=50.0, lease=1.0)
+    assert first.retry_after == 1.0
+    # Same version seen 0.6 s later (our clock): 0.4 s to go, not stale yet.
+    second = refused(_item("v1"), first, now=50.6)
+    assert second.observed == Observation("v1", since=50.0, lease=1.0)
+    assert second.retry_after == pytest.approx(0.4)
+    request = acquire_request("t", "x", "me", 1.0, previous=second, now=50.6)
+    assert request["ConditionExpression"] == "attribute_not_exists(#o)"
+    # A heartbeat (new version) restarts the count.
+    third = refused(_item("v2"), second, now=50.9)
+    assert third.observed == Observation("v2", since=50.9, lease=1.0)
+    # A full lease with v2 unchanged: the next try may take over, only if still v2.
+    request = acquire_request("t", "x", "me", 1.0, previous=third, now=51.9)
+    assert request["ConditionExpression"] == "attribute_not_exists(#o) OR #r = :seen"
+    assert request["ExpressionAttributeValues"][":seen"] == {"S": "v2"}
+
+
+def test_a_released_item_is_retried_at_once() -> None:
+    attempt = refused({"lock_name": {"S": "x"}, "fence": {"N": "3"}}, None, now=1.0)
+    assert attempt == Attempt(False, retry_after=0.0)
+
+
+@pytest.mark.integration
+def test_a_heartbeating_holder_is_never_declared_stale(
+    dynamodb_endpoint: str, dynamodb_lock_table: str, unique_name: Callable[[str], str]
+) -> None:
+    holder = LockManager.dynamodb(dynamodb_lock_table, endpoint_url=dynamodb_endpoint)
+    waiter = LockManager.dynamodb(
+        dynamodb_lock_table, endpoint_url=dynamodb_endpoint, poll_interval=0.05
+    )
+    name = unique_name("heartbeat")
+    with holder.lock(name, ttl=0.4, auto_extend=True) as lock:
+        # Four leases long; heartbeats every ~0.13 s keep changing the record version.
+        with pytest.raises(CNOPLockTimeoutException), waiter.lock(name, wait=1.6):
+            pytest.fail("a live lease was taken over")
+        assert lock.held
+    assert not lock.lost
+    holder.close()
+    waiter.close()
+
+
+@pytest.mark.integration
+def test_an_abandoned_lease_is_taken_over_after_one_lease_seen_unchanged(
+    dynamodb_endpoint: str, dynamodb_lock_table: str, unique_name: Callable[[str], str]
+) -> None:
+    locks = LockManager.dynamodb(
+        dynamodb_lock_table, endpoint_url=dynamodb_endpoint, poll_interval=0.05
+    )
+    name = unique_name("abandoned")
+    abandoned = locks.lock(name, ttl=0.5)
+    old = abandoned.__enter__()  # never released, never renewed
+    started = time.monotonic()
+    with locks.lock(name, ttl=5, wait=5) as lock:
+        waited = time.monotonic() - started
+        assert lock.fencing_token == old.fencing_token + 1
+    assert waited >= 0.5  # the waiter watched a full lease on its own clock
+    locks.close()
+
+
+@pytest.mark.integration
+def test_a_missing_table_is_a_configuration_error_naming_it(dynamodb_endpoint: str) -> None:
+    locks = LockManager.dynamodb("no-such-lock-table", endpoint_url=dynamodb_endpoint)
+    with pytest.raises(CNOPConfigurationException, match="no-such-lock-table"), locks.lock("x"):
+        pytest.fail("locked in a table that does not exist")
+    locks.close()
+
+
+def test_an_unreachable_endpoint_is_reported_within_the_wait() -> None:
+    locks = LockManager.dynamodb(
+        "locks", endpoint_url="http://127.0.0.1:9", region_name="us-east-1"
+    )
+    started = time.monotonic()
+    with pytest.raises(CNOPServiceUnavailableException, match="unreachable"), locks.lock("x"):
+        pytest.fail("locked without a store")
+    assert time.monotonic() - started < locks.default_wait
+    locks.close()
+
+
+def test_throttling_is_a_retryable_unavailable_error() -> None:
+    # DynamoDB Local never throttles: this fault path needs a stubbed client.
+    client = boto3.client("dynamodb", region_name="us-east-1", endpoint_url="http://127.0.0.1:9")
+    backend = DynamoDBLockBackend("locks", client)
+    with Stubber(client) as stub:
+        stub.add_client_error("update_item", "ProvisionedThroughputExceededException")
+        with pytest.raises(CNOPServiceUnavailableException) as caught:
+            backend.try_acquire("x", "token", 1.0, None)
+    assert caught.value.retryable
+    assert "throttling" in str(caught.value)
+
+
+def test_a_conditional_failure_without_an_item_means_try_again() -> None:
+    client = boto3.client("dynamodb", region_name="us-east-1", endpoint_url="http://127.0.0.1:9")
+    backend = DynamoDBLockBackend("locks", client)
+    with Stubber(client) as stub:
+        stub.add_client_error("update_item", "ConditionalCheckFailedException")
+        attempt = backend.try_acquire("x", "token", 1.0, None)
+    assert attempt == Attempt(False, retry_after=0.0)
