@@ -129,3 +129,25 @@ def test_bad_arguments_are_refused() -> None:
         RequestContextMiddleware("not an app")  # type: ignore[arg-type]
     with pytest.raises(CNOPValidationException, match="header"):
         RequestContextMiddleware(echo_app, header="")
+
+
+async def test_with_a_real_fastapi_application(captured: CapturedLines) -> None:
+    fastapi = pytest.importorskip("fastapi")
+    app = fastapi.FastAPI()
+
+    @app.get("/users/{name}")
+    async def read_user(name: str) -> dict[str, str | None]:
+        log.info(action=LogAction.REQUEST_START, message="reading user", user=name)
+        return {"request_id": get_request_id()}
+
+    app.add_middleware(RequestContextMiddleware)
+    async with client(app) as http:
+        responses = await asyncio.gather(
+            *(http.get(f"/users/u{n}", headers={"X-Request-ID": f"fa-{n}"}) for n in range(10))
+        )
+    for n, response in enumerate(responses):
+        assert response.headers["x-request-id"] == f"fa-{n}"
+        assert response.json() == {"request_id": f"fa-{n}"}
+    for line in captured.of("gateway"):
+        assert line["request_id"] == f"fa-{line['user'][1:]}"
+    assert len(captured.of("gateway")) == 10

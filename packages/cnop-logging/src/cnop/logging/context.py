@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 import re
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -21,8 +21,8 @@ from cnop.logging import _scopes
 
 REQUEST_ID_HEADER = "X-Request-ID"
 
-_request_id: ContextVar[str | None] = ContextVar("cnop_request_id", default=None)
-_user: ContextVar[str | None] = ContextVar("cnop_user", default=None)
+request_id_var: ContextVar[str | None] = ContextVar("cnop_request_id", default=None)
+user_var: ContextVar[str | None] = ContextVar("cnop_user", default=None)
 
 # What we accept from outside: enough for UUIDs, ULIDs and AWS/ALB trace ids, but no
 # spaces, quotes or control characters that could forge or break a log line.
@@ -34,17 +34,17 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def get_request_id() -> str | None:
     """The request id bound in the current context, or None."""
-    return _request_id.get()
+    return request_id_var.get()
 
 
 def get_user() -> str | None:
     """The user bound in the current context, or None."""
-    return _user.get()
+    return user_var.get()
 
 
 def new_request_id() -> str:
-    """A fresh random request id (a UUID4 as 32 hex digits)."""
-    return uuid.uuid4().hex
+    """A fresh random request id: 128 random bits as 32 hex digits."""
+    return os.urandom(16).hex()
 
 
 def is_valid_request_id(value: object) -> bool:
@@ -92,14 +92,14 @@ def _checked_user(user: str | None) -> str | None:
 
 @contextmanager
 def _bound(request_id: str, user: str | None) -> Iterator[str]:
-    rid_token = _request_id.set(request_id)
-    user_token = _user.set(user) if user is not None else None
+    rid_token = request_id_var.set(request_id)
+    user_token = user_var.set(user) if user is not None else None
     try:
         yield request_id
     finally:
         if user_token is not None:
-            _user.reset(user_token)
-        _request_id.reset(rid_token)
+            user_var.reset(user_token)
+        request_id_var.reset(rid_token)
 
 
 class request_context:  # noqa: N801 - used like a function: ``with request_context():``

@@ -15,10 +15,11 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from cnop.logging.context import get_request_id, get_user
+from cnop.logging.context import request_id_var, user_var
 from cnop.logging.redaction import mask_text, redact_fields
 
-#: Key of the loguru ``extra`` entry that carries (logger, action, user, fields).
+#: Key of the loguru ``extra`` entry that carries (logger, action, user, fields);
+#: BaseLogger binds it by this literal name.
 CNOP_EXTRA = "_cnop"
 #: Key of the loguru ``extra`` entry where the finished line is left for the handler.
 LINE_EXTRA = "_cnop_line"
@@ -106,7 +107,10 @@ def exception_fields(exception: Any) -> dict[str, Any] | None:
 
 
 def record_fields(record: Any, service: str | None) -> dict[str, Any]:
-    """Every field of the line for ``record`` (redacted), in the documented order."""
+    """Every field of the line for ``record`` (redacted), in the documented order.
+
+    Extra fields never overwrite the schema: a clashing one is kept as ``field_<name>``.
+    """
     extra = record["extra"]
     cnop = extra.get(CNOP_EXTRA)
     if cnop is not None:
@@ -121,32 +125,30 @@ def record_fields(record: Any, service: str | None) -> dict[str, Any]:
         "logger": logger_name,
         "action": action.value if isinstance(action, Enum) else action,
         "message": mask_text(record["message"]),
-        "request_id": get_request_id(),
-        "user": user if user is not None else get_user(),
+        "request_id": request_id_var.get(),
+        "user": user if user is not None else user_var.get(),
         "trace_id": trace_id,
         "span_id": span_id,
     }
     if len(extra) > (cnop is not None) + (LINE_EXTRA in extra):
         # Fields bound with loguru's own bind()/contextualize() by the host application.
         others = {k: v for k, v in extra.items() if k not in (CNOP_EXTRA, LINE_EXTRA)}
-        _merge(out, redact_fields(others))
+        redact_fields(others, into=out, taken=_RESERVED)
     if fields:
-        _merge(out, redact_fields(fields))
-    exception = exception_fields(record["exception"])
-    if exception is not None:
-        out["exception"] = exception
+        redact_fields(fields, into=out, taken=_RESERVED)
+    if record["exception"] is not None:
+        exception = exception_fields(record["exception"])
+        if exception is not None:
+            out["exception"] = exception
     return out
 
 
-def _merge(out: dict[str, Any], fields: dict[str, Any]) -> None:
-    for key, value in fields.items():
-        # A field may not overwrite the schema; it is kept under a prefixed name.
-        out[f"field_{key}" if key in _RESERVED else key] = value
+_encode = json.JSONEncoder(default=json_default, separators=(",", ":")).encode
 
 
 def json_line(record: Any, service: str | None) -> str:
     """One compact JSON object (no newline) for ``record``."""
-    return json.dumps(record_fields(record, service), default=json_default, separators=(",", ":"))
+    return _encode(record_fields(record, service))
 
 
 def console_line(record: Any, service: str | None) -> str:

@@ -8,7 +8,6 @@ from loguru import logger
 
 from cnop.exceptions import CNOPValidationException
 from cnop.logging._report import report_once
-from cnop.logging.formatting import CNOP_EXTRA
 from cnop.logging.names import LogAction, LoggerName
 
 
@@ -25,7 +24,7 @@ class BaseLogger:
     raises into the caller.
     """
 
-    __slots__ = ("_logger", "name")
+    __slots__ = ("_logger", "_logger_with_exception", "name")
 
     def __init__(self, name: LoggerName | str) -> None:
         if isinstance(name, LoggerName):
@@ -36,7 +35,10 @@ class BaseLogger:
             raise CNOPValidationException.for_field(
                 "name", f"must be a LoggerName or a non-empty string, got {name!r:.40}"
             )
-        self._logger = logger
+        # Options fixed once here rather than per call; depth=2 skips _emit and the
+        # level method so loguru sees the caller's frame.
+        self._logger = logger.opt(depth=2)
+        self._logger_with_exception = logger.opt(depth=2, exception=True)
 
     def __repr__(self) -> str:
         return f"BaseLogger({self.name!r})"
@@ -51,9 +53,10 @@ class BaseLogger:
         exception: bool,
     ) -> None:
         try:
-            self._logger.bind(**{CNOP_EXTRA: (self.name, action, user, fields)}).opt(
-                depth=2, exception=exception
-            ).log(level, message if isinstance(message, str) else str(message))
+            chosen = self._logger_with_exception if exception else self._logger
+            chosen.bind(_cnop=(self.name, action, user, fields)).log(
+                level, message if type(message) is str else str(message)
+            )
         except Exception as exc:
             report_once(
                 f"emit:{type(exc).__name__}",

@@ -143,15 +143,33 @@ def redact(value: Any, depth: int = 0) -> Any:
     return value
 
 
-def redact_fields(fields: Mapping[Any, Any], depth: int = 0) -> dict[str, Any]:
-    """A redacted copy of one mapping of fields (see :func:`redact`)."""
-    out: dict[str, Any] = {}
+def redact_fields(
+    fields: Mapping[Any, Any],
+    depth: int = 0,
+    *,
+    into: dict[str, Any] | None = None,
+    taken: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    """A redacted copy of one mapping of fields (see :func:`redact`).
+
+    With ``into``, the fields are added to that dict (and it is returned); a field
+    whose name is in ``taken`` is added as ``field_<name>`` instead.
+    """
+    out: dict[str, Any] = {} if into is None else into
+    decisions = _registry.decisions
     for key, value in fields.items():
-        name = key if isinstance(key, str) else str(key)
-        if is_secret_key(name):
+        name = key if type(key) is str else str(key)
+        if name in taken:
+            name = f"field_{name}"
+        secret = decisions.get(name)
+        if secret is None:
+            secret = is_secret_key(name)
+        if secret:
             out[name] = REDACTED
         elif type(value) in _PLAIN:
             out[name] = value
+        elif type(value) is str:
+            out[name] = mask_text(value)
         else:
             out[name] = redact(value, depth)
     return out

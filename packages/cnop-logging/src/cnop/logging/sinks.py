@@ -10,7 +10,6 @@ import contextlib
 import os
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import IO, Any, TypeAlias
 
 from cnop.exceptions import CNOPConfigurationException
@@ -32,15 +31,17 @@ class SafeSink:
         self._write: Callable[[str], object]
         self._flush: Callable[[], object] | None = None
         if isinstance(target, (str, os.PathLike)):
-            path = Path(target)
+            # os, not pathlib: pathlib alone would add ~5 ms to ``import cnop.logging``.
+            path = os.fspath(target)
+            name = os.path.basename(path)
             try:
-                self._owned = path.open("a", encoding="utf-8")
+                self._owned = open(path, "a", encoding="utf-8")  # noqa: SIM115
             except OSError as exc:
                 raise CNOPConfigurationException(
-                    f"log sink: cannot open {path.name!r} for appending ({exc.strerror})"
+                    f"log sink: cannot open {name!r} for appending ({exc.strerror})"
                 ) from exc
             self._write, self._flush = self._owned.write, self._owned.flush
-            self.description = f"file {path.name!r}"
+            self.description = f"file {name!r}"
         elif callable(getattr(target, "write", None)):
             self._write = target.write
             flush = getattr(target, "flush", None)
