@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 from decimal import Decimal
 
@@ -54,7 +55,9 @@ def test_every_bad_field_is_reported_at_once_without_values() -> None:
 
 
 def test_unknown_fields_and_lax_types_are_refused() -> None:
-    with pytest.raises(CNOPEntityValidationException, match="is_admin: Extra inputs are not permitted"):
+    with pytest.raises(
+        CNOPEntityValidationException, match="is_admin: Extra inputs are not permitted"
+    ):
         _user_create(is_admin=True)
     with pytest.raises(CNOPEntityValidationException, match="true or false"):
         _user_create(marketing_emails_consent="yes")
@@ -115,7 +118,7 @@ def test_ledger_signs_follow_the_type() -> None:
 
 def test_state_machine_paths() -> None:
     limit_path = ["pending", "confirmed", "queued", "triggered", "processing", "completed"]
-    for a, b in zip(limit_path, limit_path[1:], strict=False):
+    for a, b in itertools.pairwise(limit_path):
         assert can_transition(OrderStatus(a), OrderStatus(b))
     assert can_transition(OrderStatus.CONFIRMED, OrderStatus.PROCESSING)  # market orders
     for terminal in ("completed", "cancelled", "failed", "expired"):

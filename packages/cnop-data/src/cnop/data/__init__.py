@@ -1,8 +1,31 @@
 """Typed entities and sync/async DAOs on DynamoDB for CNOP services.
+
+>>> from cnop.data import UserDAO, UserCreate
+>>> users = UserDAO()  # AWS_REGION, AWS_ENDPOINT_URL_DYNAMODB, USERS_TABLE... from the environment
 """
 
 from cnop.data.__about__ import __version__
+from cnop.data.aio import (
+    AsyncAssetBalanceDAO,
+    AsyncAssetDAO,
+    AsyncAssetTransactionDAO,
+    AsyncBalanceDAO,
+    AsyncOrderDAO,
+    AsyncUserDAO,
+    open_async_client,
+)
 from cnop.data.config import DataSettings, TableNames, dynamodb_client, reset_clients
+from cnop.data.core.batch import Backoff
+from cnop.data.core.paging import Page
+from cnop.data.core.users import PasswordVerifier
+from cnop.data.dao import (
+    AssetBalanceDAO,
+    AssetDAO,
+    AssetTransactionDAO,
+    BalanceDAO,
+    OrderDAO,
+    UserDAO,
+)
 from cnop.data.enums import (
     ORDER_TRANSITIONS,
     AssetTransactionType,
@@ -35,22 +58,37 @@ __all__ = [
     "ORDER_TRANSITIONS",
     "Asset",
     "AssetBalance",
+    "AssetBalanceDAO",
     "AssetCreate",
+    "AssetDAO",
     "AssetTransaction",
+    "AssetTransactionDAO",
     "AssetTransactionType",
     "AssetUpdate",
+    "AsyncAssetBalanceDAO",
+    "AsyncAssetDAO",
+    "AsyncAssetTransactionDAO",
+    "AsyncBalanceDAO",
+    "AsyncOrderDAO",
+    "AsyncUserDAO",
+    "Backoff",
     "Balance",
+    "BalanceDAO",
     "BalanceTransaction",
     "DataSettings",
     "Order",
     "OrderCreate",
+    "OrderDAO",
     "OrderStatus",
     "OrderType",
+    "Page",
+    "PasswordVerifier",
     "TableNames",
     "TransactionStatus",
     "TransactionType",
     "User",
     "UserCreate",
+    "UserDAO",
     "UserRole",
     "UserUpdate",
     "__version__",
@@ -61,6 +99,7 @@ __all__ = [
     "describe_tables",
     "dynamodb_client",
     "new_id",
+    "open_async_client",
     "reset_clients",
     "table_definitions",
 ]

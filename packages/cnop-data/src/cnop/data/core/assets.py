@@ -1,0 +1,117 @@
+"""Assets: create, read, update, active and per-category listings, many by id."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from cnop.data.codec import AttributeValue
+from cnop.data.config import TableNames
+from cnop.data.core.batch import batch_get
+from cnop.data.core.common import check_version, get_one, put_one, require_model
+from cnop.data.core.cursor import CursorCodec
+from cnop.data.core.paging import Page, PartitionQuery, query_page
+from cnop.data.core.steps import Call, Operation
+from cnop.data.core.updates import version_condition_failed, versioned_update
+from cnop.data.layout import ACTIVE_ASSETS, ASSET_MAPPER, asset_key, category_partition
+from cnop.data.models import Asset, AssetCreate, AssetUpdate
+from cnop.data.types import utc_now
+from cnop.data.validation import check_category, validate_asset_id
+from cnop.exceptions import CNOPAssetNotFoundException, CNOPValidationException
+
+__all__ = [
+    "create_asset",
+    "get_asset",
+    "get_assets",
+    "list_active_assets",
+    "list_assets_by_category",
+    "update_asset",
+]
+
+
+def _not_found(asset_id: str) -> CNOPAssetNotFoundException:
+    return CNOPAssetNotFoundException(
+        f"Asset '{asset_id}' not found", details={"asset_id": asset_id}
+    )
+
+
+def create_asset(tables: TableNames, data: AssetCreate) -> Operation[Asset]:
+    asset = Asset.new(require_model(data, AssetCreate, "asset"))
+    return (yield from put_one(tables.inventory, asset, ASSET_MAPPER, f"Asset '{asset.asset_id}'"))
+
+
+def get_asset(tables: TableNames, asset_id: str) -> Operation[Asset]:
+    aid = validate_asset_id(asset_id)
+    return (
+        yield from get_one(tables.inventory, asset_key(aid), ASSET_MAPPER, lambda: _not_found(aid))
+    )
+
+
+def update_asset(
+    tables: TableNames, asset_id: str, changes: AssetUpdate, expected_version: int
+) -> Operation[Asset]:
+    """Apply ``changes`` if the asset is at ``expected_version`` (keeps the GSIs in step)."""
+    aid = validate_asset_id(asset_id)
+    version = check_version(expected_version)
+    fields = require_model(changes, AssetUpdate, "changes").changes()
+    extra_set: dict[str, AttributeValue] = {}
+    extra_remove: list[str] = []
+    if fields.get("is_active") is True:
+        extra_set.update({"gsi1pk": {"S": ACTIVE_ASSETS}, "gsi1sk": {"S": aid}})
+    elif fields.get("is_active") is False:
+        extra_remove += ["gsi1pk", "gsi1sk"]
+    if "category" in fields:
+        extra_set["gsi2pk"] = {"S": category_partition(fields["category"])}
+    params = versioned_update(
+        tables.inventory,
+        asset_key(aid),
+        ASSET_MAPPER,
+        fields,
+        expected_version=version,
+        now=utc_now(),
+        extra_set=extra_set,
+        extra_remove=extra_remove,
+    )
+    on_failure = version_condition_failed(lambda: _not_found(aid), f"Asset '{aid}'", version)
+    reply = yield Call("update_item", params, tables.inventory, on_condition_failed=on_failure)
+    return ASSET_MAPPER.from_item(reply["Attributes"])
+
+
+def list_active_assets(
+    tables: TableNames, cursors: CursorCodec, *, limit: int, cursor: str | None
+) -> Operation[Page[Asset]]:
+    """Active assets by id (a sparse GSI: inactive assets are not even read)."""
+    query = PartitionQuery(tables.inventory, ACTIVE_ASSETS, "", "gsi1")
+    return (
+        yield from query_page(
+            query, ASSET_MAPPER, cursors, limit=limit, cursor=cursor, newest_first=False
+        )
+    )
+
+
+def list_assets_by_category(
+    tables: TableNames, cursors: CursorCodec, category: str, *, limit: int, cursor: str | None
+) -> Operation[Page[Asset]]:
+    try:
+        cat = check_category(category)
+    except ValueError as exc:
+        raise CNOPValidationException.for_field("category", str(exc)) from None
+    query = PartitionQuery(tables.inventory, category_partition(cat), "", "gsi2")
+    return (
+        yield from query_page(
+            query, ASSET_MAPPER, cursors, limit=limit, cursor=cursor, newest_first=False
+        )
+    )
+
+
+def get_assets(tables: TableNames, asset_ids: Sequence[str]) -> Operation[list[Asset | None]]:
+    """The assets for ``asset_ids`` in the caller's order (None where one does not exist)."""
+    if isinstance(asset_ids, str):
+        raise CNOPValidationException.for_field("asset_ids", "must be a list of asset ids")
+    ids = [validate_asset_id(a) for a in asset_ids]
+    items = yield from batch_get(tables.inventory, [asset_key(a) for a in ids])
+    by_id: dict[str, Any] = {}
+    for item in items:
+        asset = ASSET_MAPPER.from_item(item)
+        by_id[asset.asset_id] = asset
+    return [by_id.get(a) for a in ids]

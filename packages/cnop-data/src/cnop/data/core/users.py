@@ -1,0 +1,240 @@
+"""User operations: create (with its email guard and zero balance), read, update, credentials."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from cnop.data.codec import Item
+from cnop.data.config import TableNames
+from cnop.data.core.common import check_version
+from cnop.data.core.requests import get_item, transact_put_new, transact_update
+from cnop.data.core.steps import Call, Operation
+from cnop.data.core.updates import version_condition_failed, versioned_update
+from cnop.data.errors import CancellationReason, reasons_to_exception
+from cnop.data.layout import BALANCE_MAPPER, USER_MAPPER, email_guard_key, user_key
+from cnop.data.models import Balance, User, UserCreate, UserUpdate
+from cnop.data.types import utc_now
+from cnop.data.validation import validate_email, validate_username
+from cnop.exceptions import (
+    CNOPEntityAlreadyExistsException,
+    CNOPException,
+    CNOPInvalidCredentialsException,
+    CNOPUserNotFoundException,
+    CNOPValidationException,
+    CNOPVersionConflictException,
+    ErrorMessage,
+)
+
+__all__ = [
+    "PasswordVerifier",
+    "check_credentials",
+    "create_user",
+    "find_user",
+    "get_user_by_email",
+    "get_user_by_username",
+    "update_user",
+]
+
+# A syntactically valid bcrypt hash of a random secret: verifying against it for an
+# unknown user costs what a real check costs, so timing does not reveal who exists.
+_DUMMY_HASH = "$2b$12$C6UzMDM.H6dfI/f/IKcEeO5pQ0F5R7qSB1bSIe4U9T6TbPvFc3fVK"
+
+
+class PasswordVerifier(Protocol):
+    """Anything that checks a password against a stored hash (cnop.auth's PasswordManager)."""
+
+    def verify_password(self, password: str, password_hash: str, /) -> bool: ...
+
+
+def _not_found(username: str) -> CNOPUserNotFoundException:
+    return CNOPUserNotFoundException(f"User '{username}' not found", details={"username": username})
+
+
+def _username_taken(username: str) -> CNOPEntityAlreadyExistsException:
+    return CNOPEntityAlreadyExistsException(
+        f"Username '{username}' is already taken", details={"field": "username"}
+    )
+
+
+def _email_taken(email: str) -> CNOPEntityAlreadyExistsException:
+    return CNOPEntityAlreadyExistsException(
+        f"Email '{email}' is already registered", details={"field": "email"}
+    )
+
+
+def _email_guard_item(email: str, username: str) -> Item:
+    return {**email_guard_key(email), "username": {"S": username}}
+
+
+def create_user(tables: TableNames, data: UserCreate, password_hash: str) -> Operation[User]:
+    """Write the user, its email guard and a zero USD balance in one transaction.
+
+    The database refuses a taken username or email (no read before the write), so of
+    any number of concurrent registrations for one name or email exactly one succeeds.
+    """
+    if not isinstance(data, UserCreate):
+        raise CNOPValidationException.for_field("user", "must be a UserCreate")
+    if not isinstance(password_hash, str) or not password_hash:
+        raise CNOPValidationException.for_field("password_hash", "must be a non-empty string")
+    user = User.new(data, password_hash)
+    balance = Balance(
+        username=user.username, created_at=user.created_at, updated_at=user.created_at
+    )
+    items = [
+        transact_put_new(tables.users, USER_MAPPER.to_item(user)),
+        transact_put_new(tables.users, _email_guard_item(user.email, user.username)),
+        transact_put_new(tables.users, BALANCE_MAPPER.to_item(balance)),
+    ]
+
+    def explain(reasons: Sequence[CancellationReason]) -> CNOPException:
+        return reasons_to_exception(
+            reasons,
+            {
+                0: lambda _: _username_taken(user.username),
+                1: lambda _: _email_taken(user.email),
+                2: lambda _: _username_taken(user.username),
+            },
+        )
+
+    yield Call("transact_write_items", {"TransactItems": items}, tables.users, on_cancelled=explain)
+    return user
+
+
+def find_user(tables: TableNames, username: str) -> Operation[User | None]:
+    """The user, or None (strongly consistent)."""
+    name = validate_username(username)
+    reply = yield Call(
+        "get_item", get_item(tables.users, user_key(name), consistent=True), tables.users
+    )
+    item = reply.get("Item")
+    return USER_MAPPER.from_item(item) if item else None
+
+
+def get_user_by_username(tables: TableNames, username: str) -> Operation[User]:
+    """The user, or CNOPUserNotFoundException."""
+    user = yield from find_user(tables, username)
+    if user is None:
+        raise _not_found(username.lower())
+    return user
+
+
+def get_user_by_email(tables: TableNames, email: str) -> Operation[User]:
+    """The user registered with ``email`` (one Query of gsi1), or CNOPUserNotFoundException."""
+    address = validate_email(email)
+    params = {
+        "TableName": tables.users,
+        "IndexName": "gsi1",
+        "KeyConditionExpression": "gsi1pk = :p",
+        "ExpressionAttributeValues": {":p": {"S": f"EMAIL#{address}"}},
+        "Limit": 1,
+    }
+    reply = yield Call("query", params, tables.users)
+    items = reply.get("Items", [])
+    if not items:
+        raise CNOPUserNotFoundException(
+            "No user is registered with that email", details={"email": address}
+        )
+    return USER_MAPPER.from_item(items[0])
+
+
+def update_user(
+    tables: TableNames, username: str, changes: UserUpdate, expected_version: int
+) -> Operation[User]:
+    """Apply ``changes`` if the stored user is at ``expected_version``; returns the new user.
+
+    A stale version is CNOPVersionConflictException. Changing the email moves its
+    guard item in the same transaction, so a taken email is refused atomically.
+    """
+    name = validate_username(username)
+    version = check_version(expected_version)
+    if not isinstance(changes, UserUpdate):
+        raise CNOPValidationException.for_field("changes", "must be a UserUpdate")
+    fields = changes.changes()
+    now = utc_now()
+    key = user_key(name)
+    on_failure = version_condition_failed(lambda: _not_found(name), f"User '{name}'", version)
+    if "email" not in fields:
+        params = versioned_update(
+            tables.users, key, USER_MAPPER, fields, expected_version=version, now=now
+        )
+        reply = yield Call("update_item", params, tables.users, on_condition_failed=on_failure)
+        return USER_MAPPER.from_item(reply["Attributes"])
+
+    # The old email's guard must be released in the same transaction, so read it first.
+    current = yield from get_user_by_username(tables, name)
+    if current.version != version:
+        raise on_failure(USER_MAPPER.to_item(current))
+    new_email = fields["email"]
+    if new_email == current.email:
+        fields.pop("email")
+        if not fields:
+            return current
+        return (yield from update_user(tables, name, UserUpdate(**fields), version))
+    update = versioned_update(
+        tables.users,
+        key,
+        USER_MAPPER,
+        fields,
+        expected_version=version,
+        now=now,
+        extra_set={"gsi1pk": {"S": f"EMAIL#{new_email}"}},
+    )
+    items = [
+        transact_update(update),
+        {
+            "Delete": {
+                "TableName": tables.users,
+                "Key": email_guard_key(current.email),
+                "ConditionExpression": "username = :u",
+                "ExpressionAttributeValues": {":u": {"S": name}},
+            }
+        },
+        transact_put_new(tables.users, _email_guard_item(new_email, name)),
+    ]
+
+    def explain(reasons: Sequence[CancellationReason]) -> CNOPException:
+        return reasons_to_exception(
+            reasons,
+            {
+                0: on_failure,
+                1: lambda _: CNOPVersionConflictException(
+                    f"User '{name}' was changed by another request; reload it and retry"
+                ),
+                2: lambda _: _email_taken(new_email),
+            },
+        )
+
+    yield Call("transact_write_items", {"TransactItems": items}, tables.users, on_cancelled=explain)
+    return User.model_validate(
+        {**current.model_dump(), **fields, "version": version + 1, "updated_at": now}
+    )
+
+
+def check_credentials(user: User | None, password: str, verifier: PasswordVerifier) -> User:
+    """``user`` if it is active and ``password`` matches; else CNOPInvalidCredentialsException.
+
+    An unknown user, an inactive one and a wrong password raise the same error, and
+    an unknown user still costs one hash verification.
+    """
+    if not isinstance(password, str) or not password:
+        raise CNOPInvalidCredentialsException(ErrorMessage.INVALID_CREDENTIALS)
+    try:
+        matches = verifier.verify_password(
+            password, user.password_hash if user is not None else _DUMMY_HASH
+        )
+    except (ValueError, TypeError):
+        # e.g. bcrypt refuses a password over 72 bytes: a failed login, never a 500.
+        matches = False
+    if user is None or not matches or not user.is_active:
+        raise CNOPInvalidCredentialsException(ErrorMessage.INVALID_CREDENTIALS)
+    return user
+
+
+def find_user_for_login(tables: TableNames, username: object) -> Operation[User | None]:
+    """The user to check a login against, or None (a malformed name is just unknown)."""
+    try:
+        name = validate_username(username)
+    except CNOPValidationException:
+        return None
+    return (yield from find_user(tables, name))
