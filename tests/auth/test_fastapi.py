@@ -132,6 +132,17 @@ def test_forged_or_unsigned_gateway_headers_are_refused(
     assert client.get("/admin", headers=unsigned).status_code == 401
 
 
+def test_duplicated_identity_header_is_refused(client: TestClient, signer: GatewaySigner) -> None:
+    headers = signer.sign(
+        {"X-User-ID": "alice_01", "X-User-Role": "customer", "X-Authenticated": "true"}
+    )
+    # The signed copy first, a smuggled second copy after it: neither may count.
+    doubled = [*headers.items(), ("X-User-Role", "admin")]
+    reply = client.get("/admin", headers=doubled)
+    assert reply.status_code == 401
+    assert "more than once" in reply.json()["detail"]
+
+
 def test_signed_anonymous_request_is_401(client: TestClient, signer: GatewaySigner) -> None:
     headers = signer.sign({"X-Authenticated": "false", "X-Request-ID": "req-7"})
     reply = client.get("/me", headers=headers)

@@ -222,3 +222,20 @@ def test_many_threads_verify_concurrently(signer: GatewaySigner) -> None:
 def test_signing_refuses_a_bad_timestamp(signer: GatewaySigner, stamp: Any) -> None:
     with pytest.raises(CNOPValidationException, match="timestamp"):
         signer.sign(ALICE, timestamp=stamp)
+
+
+def test_a_header_given_twice_in_two_cases_is_refused(signer: GatewaySigner) -> None:
+    twice = {**ALICE, "x-user-role": "customer"}
+    with pytest.raises(CNOPValidationException, match="appears more than once"):
+        UserContext.from_headers(twice)
+    sent = signer.sign(ALICE)
+    with pytest.raises(CNOPAuthenticationException, match="more than once"):
+        signer.authenticate({**sent, "x-user-role": "customer"})
+
+
+@pytest.mark.parametrize("bad", [None, "X-User-ID: alice_01", [("X-User-ID", "alice_01")]])
+def test_headers_that_are_not_a_mapping_are_refused(signer: GatewaySigner, bad: Any) -> None:
+    with pytest.raises(CNOPValidationException, match="headers: must be a mapping"):
+        UserContext.from_headers(bad)
+    with pytest.raises(CNOPAuthenticationException):
+        signer.authenticate(bad)

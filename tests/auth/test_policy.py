@@ -96,3 +96,8 @@ def test_non_string_is_a_validation_error(bad: Any) -> None:
 def test_nonsensical_rules_are_a_configuration_error(kwargs: dict[str, Any]) -> None:
     with pytest.raises(CNOPConfigurationException):
         PasswordPolicy(**kwargs)
+
+
+def test_non_string_username_is_a_validation_error() -> None:
+    with pytest.raises(CNOPValidationException, match="username: must be a string"):
+        PasswordPolicy().validate("Correct-Horse-9", username=42)  # type: ignore[arg-type]

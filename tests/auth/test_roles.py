@@ -37,3 +37,8 @@ def test_anonymous_caller_is_401() -> None:
 def test_unknown_role_is_a_validation_error() -> None:
     with pytest.raises(CNOPValidationException, match="role: must be one of"):
         require_role(ADMIN, "superuser")
+
+
+def test_something_other_than_a_context_is_a_validation_error() -> None:
+    with pytest.raises(CNOPValidationException, match="context: must be a UserContext"):
+        require_role({"role": "admin"}, UserRole.ADMIN)  # type: ignore[arg-type]

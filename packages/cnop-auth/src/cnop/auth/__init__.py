@@ -9,8 +9,8 @@ FastAPI dependencies live in :mod:`cnop.auth.fastapi` (the ``fastapi`` extra).
 
 from cnop.auth.__about__ import __version__
 from cnop.auth.claims import AccessToken, TokenClaims, TokenPair, TokenType
-from cnop.auth.context import CONTEXT_HEADERS, UserContext
-from cnop.auth.gateway import SIGNATURE_HEADER, TIMESTAMP_HEADER, GatewaySigner
+from cnop.auth.context import CONTEXT_HEADERS, SIGNATURE_HEADER, TIMESTAMP_HEADER, UserContext
+from cnop.auth.gateway import GatewaySigner
 from cnop.auth.keys import JWTKey, KeySet
 from cnop.auth.passwords import PasswordManager
 from cnop.auth.policy import PasswordPolicy

@@ -17,6 +17,8 @@ USER_ROLE_HEADER = "X-User-Role"
 AUTHENTICATED_HEADER = "X-Authenticated"
 SOURCE_HEADER = "X-Source"
 AUTH_SERVICE_HEADER = "X-Auth-Service"
+SIGNATURE_HEADER = "X-Gateway-Signature"
+TIMESTAMP_HEADER = "X-Gateway-Timestamp"
 #: The headers that describe the caller, in the order the gateway signature covers them.
 CONTEXT_HEADERS = (
     REQUEST_ID_HEADER,
@@ -30,6 +32,9 @@ CONTEXT_HEADERS = (
 _REQUEST_ID = re.compile(rf"[A-Za-z0-9._:\-]{{1,{FieldConstraints.REQUEST_ID_MAX_LENGTH}}}")
 _SERVICE_NAME = re.compile(r"[A-Za-z0-9._\-]{1,64}")
 _BOOLEANS = {"true": True, "false": False}
+_SINGLE_VALUED = frozenset(
+    h.lower() for h in (*CONTEXT_HEADERS, SIGNATURE_HEADER, TIMESTAMP_HEADER)
+)
 # Admin implies customer: what each role may act as.
 _GRANTS: dict[UserRole, frozenset[UserRole]] = {
     UserRole.ADMIN: frozenset({UserRole.ADMIN, UserRole.CUSTOMER}),
@@ -123,5 +128,20 @@ def valid_request_id(value: Any) -> str | None:
 
 
 def lowercase_keys(headers: Mapping[str, Any]) -> dict[str, str]:
-    """``headers`` keyed by lower-case name (values that are not strings are dropped)."""
-    return {str(k).lower(): v for k, v in headers.items() if isinstance(v, str)}
+    """``headers`` keyed by lower-case name (values that are not strings are dropped).
+
+    Raises ``CNOPValidationException`` when ``headers`` is not a mapping, or when a header
+    this package reads (the context and gateway headers) appears twice, e.g. in two letter
+    cases: which copy counts would depend on who reads it, so neither does.
+    """
+    if not isinstance(headers, Mapping):
+        raise CNOPValidationException.for_field("headers", "must be a mapping of names to values")
+    lowered: dict[str, str] = {}
+    for name, value in headers.items():
+        if not isinstance(value, str):
+            continue
+        key = str(name).lower()
+        if key in lowered and key in _SINGLE_VALUED:
+            raise CNOPValidationException.for_field(str(name), "appears more than once")
+        lowered[key] = value
+    return lowered

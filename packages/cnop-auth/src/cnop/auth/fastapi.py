@@ -24,8 +24,8 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.responses import Response
 
-from cnop.auth.context import REQUEST_ID_HEADER, UserContext, valid_request_id
-from cnop.auth.gateway import SIGNATURE_HEADER, GatewaySigner
+from cnop.auth.context import REQUEST_ID_HEADER, SIGNATURE_HEADER, UserContext, valid_request_id
+from cnop.auth.gateway import GatewaySigner
 from cnop.auth.identity import require_role_value
 from cnop.auth.roles import require_role
 from cnop.auth.tokens import TokenManager

@@ -16,7 +16,14 @@ from collections.abc import Callable, Mapping
 from datetime import timedelta
 
 from cnop.auth import security_events
-from cnop.auth.context import CONTEXT_HEADERS, UserContext, lowercase_keys
+from cnop.auth.context import (
+    CONTEXT_HEADERS,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    UserContext,
+    lowercase_keys,
+    valid_request_id,
+)
 from cnop.auth.secret_strength import require_strong_secret
 from cnop.exceptions import (
     CNOPAuthenticationException,
@@ -24,8 +31,6 @@ from cnop.exceptions import (
     CNOPValidationException,
 )
 
-SIGNATURE_HEADER = "X-Gateway-Signature"
-TIMESTAMP_HEADER = "X-Gateway-Timestamp"
 SECRET_VARIABLE = "GATEWAY_SIGNING_SECRET"  # noqa: S105 (a variable name)
 DEFAULT_MAX_SKEW = timedelta(seconds=60)
 # A version tag in the signed text lets the format change without ambiguity.
@@ -52,7 +57,9 @@ class GatewaySigner:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._secret = require_strong_secret(SECRET_VARIABLE, secret)
-        if not timedelta(seconds=1) <= max_skew <= timedelta(minutes=15):
+        if not isinstance(max_skew, timedelta) or not timedelta(seconds=1) <= max_skew <= timedelta(
+            minutes=15
+        ):
             raise CNOPConfigurationException("max_skew must be between 1 second and 15 minutes")
         self._max_skew = max_skew.total_seconds()
         self._clock = clock
@@ -84,11 +91,19 @@ class GatewaySigner:
 
     def verify(self, headers: Mapping[str, str]) -> None:
         """Raise ``CNOPAuthenticationException`` unless the headers carry a valid signature."""
-        values = lowercase_keys(headers)
-        reason = self._refusal(values)
+        values: dict[str, str] = {}
+        reason: str | None
+        try:
+            values = lowercase_keys(headers)
+        except CNOPValidationException as exc:
+            reason = f"malformed headers ({exc.message})"
+        else:
+            reason = self._refusal(values)
         if reason is not None:
             security_events.access_denied(
-                None, f"gateway signature refused: {reason}", request_id=_safe_request_id(values)
+                None,
+                f"gateway signature refused: {reason}",
+                request_id=valid_request_id(values.get("x-request-id")),
             )
             raise CNOPAuthenticationException(
                 f"The request did not come through the gateway: {reason}",
@@ -124,10 +139,3 @@ class GatewaySigner:
             separators=(",", ":"),
         )
         return hmac.new(self._secret, text.encode("utf-8"), hashlib.sha256).hexdigest()
-
-
-def _safe_request_id(values: Mapping[str, str]) -> str | None:
-    request_id = values.get("x-request-id")
-    return (
-        request_id if request_id and len(request_id) <= 128 and request_id.isprintable() else None
-    )

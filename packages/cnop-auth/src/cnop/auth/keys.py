@@ -92,6 +92,9 @@ class KeySet:
     """
 
     def __init__(self, signing: JWTKey, verify_only: Iterable[JWTKey] = ()) -> None:
+        verify_only = tuple(verify_only)
+        if not all(isinstance(k, JWTKey) for k in (signing, *verify_only)):
+            raise CNOPConfigurationException("KeySet takes JWTKey objects (JWTKey.hmac/from_pem)")
         if signing.signer is None:
             raise CNOPConfigurationException(
                 f"The signing key {signing.kid!r} is a public key; a private key is needed"

@@ -58,6 +58,8 @@ class PasswordPolicy:
         """
         if not isinstance(password, str):
             raise CNOPValidationException.for_field("password", "must be a string")
+        if username is not None and not isinstance(username, str):
+            raise CNOPValidationException.for_field("username", "must be a string")
         problems = self._problems(password, username)
         if problems:
             raise CNOPValidationException.for_fields(

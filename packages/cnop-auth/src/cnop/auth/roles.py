@@ -8,6 +8,7 @@ from cnop.auth.identity import require_role_value
 from cnop.exceptions import (
     CNOPAuthenticationException,
     CNOPInsufficientPermissionsException,
+    CNOPValidationException,
     UserRole,
 )
 
@@ -18,6 +19,8 @@ def require_role(context: UserContext, role: UserRole | str) -> UserContext:
     Raises ``CNOPAuthenticationException`` (401) for an anonymous caller and
     ``CNOPInsufficientPermissionsException`` (403) for a missing role; both are audited.
     """
+    if not isinstance(context, UserContext):
+        raise CNOPValidationException.for_field("context", "must be a UserContext")
     wanted = require_role_value(role)
     if not context.authenticated:
         security_events.access_denied(

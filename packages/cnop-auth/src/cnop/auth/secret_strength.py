@@ -35,6 +35,10 @@ def require_strong_secret(variable: str, value: str | bytes | None) -> bytes:
     Refused: missing or empty, shorter than 32 bytes, a known placeholder, or a filler with
     almost no distinct characters. The message never contains the value.
     """
+    if value is not None and not isinstance(value, (str, bytes)):
+        raise CNOPConfigurationException(
+            f"{variable} must be text or bytes", details={"variable": variable}
+        )
     if value is None or len(value) == 0:
         raise CNOPConfigurationException(f"{variable} is not set", details={"variable": variable})
     raw = value.encode("utf-8") if isinstance(value, str) else bytes(value)

@@ -38,6 +38,8 @@ class TokenSettings:
     max_token_bytes: int = DEFAULT_MAX_TOKEN_BYTES
 
     def __post_init__(self) -> None:
+        if not isinstance(self.keys, KeySet):
+            raise CNOPConfigurationException("TokenSettings.keys must be a KeySet")
         for name in ("access_token_lifetime", "refresh_token_lifetime"):
             if getattr(self, name) < timedelta(seconds=1):
                 raise CNOPConfigurationException(f"{name} must be at least one second")
