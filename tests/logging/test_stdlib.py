@@ -26,6 +26,18 @@ def test_stdlib_records_become_json_lines(captured: CapturedLines) -> None:
     assert line["action"] is None
 
 
+def test_stdlib_extra_attributes_become_fields(captured: CapturedLines) -> None:
+    logging.getLogger("payments").warning(
+        "charge declined",
+        extra={"action": "charge_declined", "user": "bob", "amount": 12, "card_token": "tok"},
+    )
+    line = captured.by_message("charge declined")
+    assert (line["action"], line["user"], line["amount"]) == ("charge_declined", "bob", 12)
+    assert line["card_token"] == "[REDACTED]"
+    assert "levelno" not in line
+    assert "args" not in line
+
+
 def test_stdlib_exceptions_are_structured(captured: CapturedLines) -> None:
     try:
         raise ConnectionError("redis down")

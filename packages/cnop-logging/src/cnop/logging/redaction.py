@@ -2,11 +2,17 @@
 
 A value is replaced by :data:`REDACTED` when its key names a secret (at any depth of
 nested mappings and sequences). Inside text (messages, string values, exception
-messages and stacks) bearer tokens, JWTs and ``secret_word=value`` pairs (as in a URL
-query ``?token=...``) are masked.
-A key names a secret when, lower-cased with ``-`` and spaces read as ``_``, it is one
-of the secret words or contains one as a whole ``_``-separated part: ``password``,
-``new_password``, ``X-Api-Key`` and ``jwt_secret_key`` are all redacted.
+messages and stacks) bearer and basic credentials, JWTs, and the values of secret keys
+written as ``key=value`` (a URL query ``?token=...``) or as ``"key": value`` (JSON or a
+dict's repr) are masked.
+
+A key names a secret when, lower-cased with ``-``, spaces and camelCase humps read as
+``_``, it is one of the secret words or contains one as a whole ``_``-separated part:
+``password``, ``new_password``, ``X-Api-Key``, ``accessToken`` and ``jwt_secret_key``
+are all redacted; ``tokenizer`` is not.
+
+The text patterns only start at the edge of a word, so their cost stays linear in the
+length of the text whatever it contains.
 """
 
 from __future__ import annotations
@@ -47,16 +53,17 @@ DEFAULT_SECRET_KEYS: frozenset[str] = frozenset(
 MAX_DEPTH = 8
 _MAX_CACHED_KEYS = 4096
 
-_BEARER = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9\-._~+/]+=*")
-_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
-
-
-def _pair_pattern(words: frozenset[str]) -> re.Pattern[str]:
-    # Longest first so the alternation prefers "access_token" to "token".
-    alternatives = "|".join(
-        re.escape(w).replace("_", "[-_]") for w in sorted(words, key=len, reverse=True)
-    )
-    return re.compile(rf"(?i)([A-Za-z0-9_.-]*(?:{alternatives})[A-Za-z0-9_.-]*=)[^\s&\"',;]+")
+# Credentials after an HTTP auth scheme; at least 8 characters, so prose such as
+# "a bearer of news" stays readable.
+_SCHEME = re.compile(r"(?i)\b(bearer|basic)(\s+)[A-Za-z0-9\-._~+/]{8,}=*")
+_JWT = re.compile(r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+# key=value, the key starting at a word edge (never inside a longer run).
+_EQUALS_PAIR = re.compile(r"(?<![A-Za-z0-9_.-])([A-Za-z0-9_.-]+)=([^\s&\"',;]+)")
+# "key": value or 'key': value, the value quoted or bare.
+_COLON_PAIR = re.compile(
+    r"""(["'])([A-Za-z0-9_. -]{1,64})\1(\s*:\s*)("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^,}\]\s]+)"""
+)
+_CAMEL_HUMP = re.compile(r"([a-z0-9])([A-Z])")
 
 
 class _Registry:
@@ -66,7 +73,6 @@ class _Registry:
         self.lock = threading.Lock()
         self.words: frozenset[str] = DEFAULT_SECRET_KEYS
         self.decisions: dict[str, bool] = {}
-        self.pairs = _pair_pattern(self.words)
 
 
 _registry = _Registry()
@@ -88,12 +94,11 @@ def add_secret_keys(*keys: str) -> None:
         normalised.append(_normalise(key).strip("_"))
     with _registry.lock:
         _registry.words = _registry.words | frozenset(normalised)
-        _registry.pairs = _pair_pattern(_registry.words)
         _registry.decisions = {}
 
 
 def _normalise(key: str) -> str:
-    return key.lower().replace("-", "_").replace(" ", "_")
+    return _CAMEL_HUMP.sub(r"\1_\2", key).lower().replace("-", "_").replace(" ", "_")
 
 
 def is_secret_key(key: object) -> bool:
@@ -113,15 +118,30 @@ def is_secret_key(key: object) -> bool:
 
 
 def mask_text(text: str) -> str:
-    """``text`` with bearer tokens, JWTs and secret ``key=value`` values masked."""
-    # Cheap substring checks first: most lines contain none of them.
+    """``text`` with credentials, JWTs and the values of secret keys masked."""
+    # Cheap substring checks first: most lines contain none of the patterns.
     if "eyJ" in text:
         text = _JWT.sub(REDACTED, text)
-    if "earer" in text or "EARER" in text:
-        text = _BEARER.sub(rf"\1 {REDACTED}", text)
+    lowered = text.lower()
+    if "bearer" in lowered or "basic" in lowered:
+        text = _SCHEME.sub(rf"\1\2{REDACTED}", text)
     if "=" in text:
-        text = _registry.pairs.sub(rf"\1{REDACTED}", text)
+        text = _EQUALS_PAIR.sub(_mask_equals_pair, text)
+    if ":" in text and ("'" in text or '"' in text):
+        text = _COLON_PAIR.sub(_mask_colon_pair, text)
     return text
+
+
+def _mask_equals_pair(match: re.Match[str]) -> str:
+    return f"{match[1]}={REDACTED}" if is_secret_key(match[1]) else match[0]
+
+
+def _mask_colon_pair(match: re.Match[str]) -> str:
+    quote, key, colon, value = match.groups()
+    if not is_secret_key(key):
+        return match[0]
+    masked = f"{value[0]}{REDACTED}{value[0]}" if value[0] in "\"'" else REDACTED
+    return f"{quote}{key}{quote}{colon}{masked}"
 
 
 def redact(value: Any, depth: int = 0) -> Any:

@@ -13,6 +13,13 @@ from cnop.logging.formatting import CNOP_EXTRA
 # their records travel to the root logger like everyone else's.
 OWN_HANDLER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "gunicorn.error")
 
+# Attributes every LogRecord has; anything else came from ``extra=`` and is a field.
+_RECORD_ATTRIBUTES = frozenset(logging.makeLogRecord({}).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+}
+
 _LOGURU_LEVELS = {
     logging.DEBUG: "DEBUG",
     logging.INFO: "INFO",
@@ -25,13 +32,17 @@ _LOGURU_LEVELS = {
 class InterceptHandler(logging.Handler):
     """A stdlib handler that re-emits each record through loguru, in our format.
 
-    The stdlib logger's name becomes the line's ``logger`` field.
+    The stdlib logger's name becomes the line's ``logger`` field, and attributes given
+    with ``extra=`` become fields (``action`` and ``user`` fill those schema fields).
     """
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             level: str | int = _LOGURU_LEVELS.get(record.levelno, record.levelno)
-            logger.bind(**{CNOP_EXTRA: (record.name, None, None, None)}).opt(
+            fields = {k: v for k, v in record.__dict__.items() if k not in _RECORD_ATTRIBUTES}
+            action = fields.pop("action", None)
+            user = fields.pop("user", None)
+            logger.bind(**{CNOP_EXTRA: (record.name, action, user, fields)}).opt(
                 exception=record.exc_info if record.exc_info else None
             ).log(level, record.getMessage())
         except Exception as exc:
