@@ -9,7 +9,7 @@ import logging
 import httpx
 import pytest
 
-from cnop.logging import configure_logging, request_context
+from cnop.logging import configure_logging, request_context, reset_logging
 from cnop.logging.stdlib import InterceptHandler
 
 from .conftest import CapturedLines
@@ -88,6 +88,22 @@ def test_configuring_twice_installs_one_handler(captured: CapturedLines) -> None
     assert len([x for x in captured.records() if x["message"] == "once only"]) == 1
 
 
+def test_reset_restores_the_root_level() -> None:
+    root = logging.getLogger()
+    before = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        configure_logging(service="test-svc", level="DEBUG", sink=io.StringIO())
+        assert root.level == logging.DEBUG
+        configure_logging(service="test-svc", level="INFO", sink=io.StringIO())
+        assert root.level == logging.INFO
+        reset_logging()
+        assert root.level == logging.ERROR
+    finally:
+        reset_logging()
+        root.setLevel(before)
+
+
 def test_interception_can_be_turned_off(captured: CapturedLines) -> None:
     configure_logging(service="test-svc", sink=captured.buffer, intercept_stdlib=False)
     assert not any(isinstance(h, InterceptHandler) for h in logging.getLogger().handlers)
@@ -97,7 +113,6 @@ def test_interception_can_be_turned_off(captured: CapturedLines) -> None:
 
 @pytest.mark.parametrize("level", [15, 25, 45])
 def test_custom_stdlib_levels_are_kept(captured: CapturedLines, level: int) -> None:
-    logging.getLogger().setLevel(1)
     logging.getLogger("custom").log(level, "custom level %d", level)
     line = captured.by_message(f"custom level {level}")
     assert line["level"] == f"Level {level}"

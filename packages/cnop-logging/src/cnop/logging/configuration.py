@@ -158,7 +158,8 @@ def configure_logging(
 
 
 def reset_logging() -> None:
-    """Undo :func:`configure_logging` (remove its handler and the stdlib interception)."""
+    """Undo :func:`configure_logging`: remove its handler and the stdlib interception
+    (restoring the root logger's level, not the handlers it replaced)."""
     with _state.lock:
         if _state.handler_id is not None:
             logger.remove(_state.handler_id)

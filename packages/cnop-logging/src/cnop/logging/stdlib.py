@@ -52,6 +52,10 @@ class InterceptHandler(logging.Handler):
             )
 
 
+# The root level before the first install(), restored by uninstall().
+_level_before: list[int] = []
+
+
 def install(level: int) -> None:
     """Make the root logger send everything at ``level`` or above to loguru.
 
@@ -59,6 +63,8 @@ def install(level: int) -> None:
     so no line is written twice; safe to call again.
     """
     root = logging.getLogger()
+    if not _level_before:
+        _level_before.append(root.level)
     for handler in list(root.handlers):
         root.removeHandler(handler)
     root.addHandler(InterceptHandler())
@@ -70,8 +76,13 @@ def install(level: int) -> None:
 
 
 def uninstall() -> None:
-    """Remove the handlers :func:`install` added."""
+    """Remove the handler :func:`install` added and restore the root level.
+
+    The handlers it replaced are not put back.
+    """
     root = logging.getLogger()
     for handler in list(root.handlers):
         if isinstance(handler, InterceptHandler):
             root.removeHandler(handler)
+    if _level_before:
+        root.setLevel(_level_before.pop())
