@@ -351,3 +351,26 @@ def test_environment_configures_rs256_with_previous_keys(
 def test_nonsensical_settings_are_refused(secret: str, kwargs: dict[str, Any]) -> None:
     with pytest.raises(CNOPConfigurationException):
         TokenSettings(keys=KeySet(JWTKey.hmac(secret)), **kwargs)
+
+
+def test_manager_refuses_wrong_collaborators(tokens: TokenManager) -> None:
+    with pytest.raises(CNOPConfigurationException, match="TokenSettings"):
+        TokenManager("settings")  # type: ignore[arg-type]
+    with pytest.raises(CNOPConfigurationException, match="revocation"):
+        TokenManager(tokens.settings, revocation=object())  # type: ignore[arg-type]
+
+
+def test_a_failing_revocation_store_fails_closed(
+    make_tokens: Callable[..., TokenManager], clock: Any
+) -> None:
+    class Unreachable:
+        def is_revoked(self, jti: str) -> bool:
+            raise ConnectionError("store down")
+
+        def revoke(self, jti: str, expires_at: datetime) -> bool:
+            raise ConnectionError("store down")
+
+    issuer = make_tokens()
+    manager = TokenManager(issuer.settings, revocation=Unreachable(), clock=clock)
+    with pytest.raises(ConnectionError):
+        manager.verify_access_token(issuer.create_access_token("alice_01").access_token)

@@ -11,7 +11,11 @@ from typing import Protocol, runtime_checkable
 
 @runtime_checkable
 class RevocationList(Protocol):
-    """Where revoked token ids are kept. Implement it over a shared store for many instances."""
+    """Where revoked token ids are kept. Implement it over a shared store for many instances.
+
+    An exception from the store (say, it is unreachable) is not caught: verification fails
+    closed with that error rather than accepting a token it could not check.
+    """
 
     def is_revoked(self, jti: str) -> bool:
         """Whether the token id was revoked."""

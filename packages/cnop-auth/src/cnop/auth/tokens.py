@@ -18,6 +18,7 @@ from cnop.auth.revocation import InMemoryRevocationList, RevocationList
 from cnop.auth.settings import TokenSettings
 from cnop.auth.token_checks import check_claims, invalid, select_key
 from cnop.exceptions import (
+    CNOPConfigurationException,
     CNOPTokenExpiredException,
     CNOPTokenInvalidException,
     CNOPValidationException,
@@ -48,6 +49,12 @@ class TokenManager:
         revocation: RevocationList | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        if not isinstance(settings, TokenSettings):
+            raise CNOPConfigurationException("TokenManager needs a TokenSettings")
+        if revocation is not None and not isinstance(revocation, RevocationList):
+            raise CNOPConfigurationException(
+                "revocation must have is_revoked(jti) and revoke(jti, expires_at)"
+            )
         self._settings = settings
         self._keys: KeySet = settings.keys
         self._revocation: RevocationList = (
