@@ -14,6 +14,7 @@ from cnop.data.aio import (
     AsyncUserDAO,
     open_async_client,
 )
+from cnop.data.cache import AsyncCachedAssetDAO, CachedAssetDAO
 from cnop.data.config import DataSettings, TableNames, dynamodb_client, reset_clients
 from cnop.data.core.batch import Backoff
 from cnop.data.core.paging import Page
@@ -37,6 +38,7 @@ from cnop.data.enums import (
     can_transition,
     check_transition,
 )
+from cnop.data.health import CheckResult, HealthReport, async_check_health, check_health
 from cnop.data.ids import new_id
 from cnop.data.models import (
     Asset,
@@ -69,13 +71,17 @@ __all__ = [
     "AsyncAssetDAO",
     "AsyncAssetTransactionDAO",
     "AsyncBalanceDAO",
+    "AsyncCachedAssetDAO",
     "AsyncOrderDAO",
     "AsyncUserDAO",
     "Backoff",
     "Balance",
     "BalanceDAO",
     "BalanceTransaction",
+    "CachedAssetDAO",
+    "CheckResult",
     "DataSettings",
+    "HealthReport",
     "Order",
     "OrderCreate",
     "OrderDAO",
@@ -92,7 +98,9 @@ __all__ = [
     "UserRole",
     "UserUpdate",
     "__version__",
+    "async_check_health",
     "can_transition",
+    "check_health",
     "check_transition",
     "create_tables",
     "delete_tables",

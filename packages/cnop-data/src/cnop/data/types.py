@@ -6,7 +6,7 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import PlainValidator
+from pydantic import BeforeValidator
 
 from cnop.data import validation as v
 
@@ -65,23 +65,23 @@ def _asset_name(value: Any) -> str:
     return text
 
 
-Username = Annotated[str, PlainValidator(v.check_username)]
-Email = Annotated[str, PlainValidator(v.check_email)]
-FirstName = Annotated[str, PlainValidator(lambda x: v.check_name(x, "first_name"))]
-LastName = Annotated[str, PlainValidator(lambda x: v.check_name(x, "last_name"))]
-Phone = Annotated[str, PlainValidator(v.check_phone)]
-DateOfBirth = Annotated[date, PlainValidator(v.check_date_of_birth)]
-EntityId = Annotated[str, PlainValidator(v.check_entity_id)]
-AssetId = Annotated[str, PlainValidator(v.check_asset_id)]
-AssetName = Annotated[str, PlainValidator(_asset_name)]
-Description = Annotated[str, PlainValidator(lambda x: v.check_text(x, "description", 1000))]
-Category = Annotated[str, PlainValidator(v.check_category)]
-Timestamp = Annotated[datetime, PlainValidator(v.check_timestamp)]
+Username = Annotated[str, BeforeValidator(v.check_username)]
+Email = Annotated[str, BeforeValidator(v.check_email)]
+FirstName = Annotated[str, BeforeValidator(lambda x: v.check_name(x, "first_name"))]
+LastName = Annotated[str, BeforeValidator(lambda x: v.check_name(x, "last_name"))]
+Phone = Annotated[str, BeforeValidator(v.check_phone)]
+DateOfBirth = Annotated[date, BeforeValidator(v.check_date_of_birth)]
+EntityId = Annotated[str, BeforeValidator(v.check_entity_id)]
+AssetId = Annotated[str, BeforeValidator(v.check_asset_id)]
+AssetName = Annotated[str, BeforeValidator(_asset_name)]
+Description = Annotated[str, BeforeValidator(lambda x: v.check_text(x, "description", 1000))]
+Category = Annotated[str, BeforeValidator(v.check_category)]
+Timestamp = Annotated[datetime, BeforeValidator(v.check_timestamp)]
 #: > 0, at most 8 decimal places (quantities, amounts of a deposit or withdrawal).
-PositiveDecimal = Annotated[Decimal, PlainValidator(v.check_quantity)]
+PositiveDecimal = Annotated[Decimal, BeforeValidator(v.check_quantity)]
 #: >= 0, at most 8 decimal places (prices, balances, holdings).
-NonNegativeDecimal = Annotated[Decimal, PlainValidator(v.check_price)]
+NonNegativeDecimal = Annotated[Decimal, BeforeValidator(v.check_price)]
 #: != 0, at most 8 decimal places (ledger entries: + credit, - debit).
-SignedDecimal = Annotated[Decimal, PlainValidator(_non_zero)]
-Version = Annotated[int, PlainValidator(_version)]
-StrictFlag = Annotated[bool, PlainValidator(_flag)]
+SignedDecimal = Annotated[Decimal, BeforeValidator(_non_zero)]
+Version = Annotated[int, BeforeValidator(_version)]
+StrictFlag = Annotated[bool, BeforeValidator(_flag)]

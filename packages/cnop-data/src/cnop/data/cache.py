@@ -1,0 +1,261 @@
+"""A Redis read-through cache for assets (``cache`` extra), sync and async.
+
+Reads try Redis first and fall back to DynamoDB on a miss; a write through the cached
+DAO replaces the cached copy. Entries carry the asset's version and are only ever
+replaced by a newer version (a compare-and-set script), so a slow reader can never
+put back an older copy after a write. Every entry expires after ``ttl_seconds``.
+
+When Redis is down or slow, reads go to DynamoDB and the log says so (action
+``cache_error``): the cache never fails a read.
+
+>>> import redis
+>>> assets = CachedAssetDAO(AssetDAO(), redis.Redis.from_url("redis://localhost:6379/0"))
+>>> btc = assets.get_asset("BTC")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from cnop.data.aio import AsyncAssetDAO
+from cnop.data.core.paging import DEFAULT_PAGE_SIZE, Page
+from cnop.data.dao import AssetDAO
+from cnop.data.models import Asset, AssetCreate, AssetUpdate
+from cnop.data.validation import validate_asset_id
+from cnop.exceptions import CNOPConfigurationException, CNOPEntityValidationException
+from cnop.logging import BaseLogger, LogAction, LoggerName, metrics
+
+__all__ = ["AsyncCachedAssetDAO", "CachedAssetDAO"]
+
+_LOG = BaseLogger(LoggerName.CACHE)
+_LOOKUPS = metrics.counter(
+    "cnop.cache.lookups",
+    description="Asset cache lookups by outcome",
+    labels=("outcome",),
+)
+# KEYS[1] = entry; ARGV = version, body, ttl. Replaces the entry only with a newer version.
+_SET_IF_NEWER = """
+local current = redis.call('HGET', KEYS[1], 'version')
+if current and tonumber(current) >= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'version', ARGV[1], 'body', ARGV[2])
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+return 1
+"""
+
+
+def _redis_errors() -> tuple[type[BaseException], ...]:
+    try:
+        from redis.exceptions import RedisError  # noqa: PLC0415 - the optional extra
+    except ImportError:
+        raise CNOPConfigurationException(
+            "The asset cache needs the 'cache' extra: pip install 'cnop-data[cache]'"
+        ) from None
+    return (RedisError, OSError, TimeoutError)
+
+
+class _CacheCore:
+    """What both cached DAOs share: keys, encoding, logging."""
+
+    def __init__(self, ttl_seconds: int, prefix: str) -> None:
+        if isinstance(ttl_seconds, bool) or not isinstance(ttl_seconds, int) or ttl_seconds < 1:
+            raise CNOPConfigurationException("ttl_seconds: must be a positive integer")
+        self.ttl_seconds = ttl_seconds
+        self.prefix = prefix
+        self.errors = _redis_errors()
+
+    def key(self, asset_id: str) -> str:
+        # A hash tag keeps the script's single key valid on Redis Cluster too.
+        return f"{self.prefix}{{{asset_id}}}"
+
+    def set_args(self, asset: Asset) -> list[Any]:
+        return [asset.version, asset.model_dump_json(), self.ttl_seconds]
+
+    def decode(self, body: Any) -> Asset | None:
+        if not body:
+            return None
+        try:
+            return Asset.model_validate_json(body)
+        except CNOPEntityValidationException:
+            return None  # an entry we cannot read is a miss; the next write replaces it
+
+    def hit(self, asset_id: str) -> None:
+        _LOOKUPS.add(1, outcome="hit")
+        _LOG.debug(action=LogAction.CACHE_HIT, message="Asset served from cache", asset=asset_id)
+
+    def miss(self, asset_id: str) -> None:
+        _LOOKUPS.add(1, outcome="miss")
+        _LOG.debug(action=LogAction.CACHE_MISS, message="Asset not cached", asset=asset_id)
+
+    def failed(self, what: str, exc: BaseException) -> None:
+        _LOOKUPS.add(1, outcome="error")
+        _LOG.warning(
+            action=LogAction.CACHE_ERROR,
+            message=f"Redis unavailable ({type(exc).__name__}) during {what}; "
+            "reading from DynamoDB instead",
+            operation=what,
+        )
+
+
+class CachedAssetDAO:
+    """An :class:`AssetDAO` with a Redis read-through cache for ``get_asset(s)``."""
+
+    def __init__(
+        self, assets: AssetDAO, redis: Any, *, ttl_seconds: int = 300, prefix: str = "cnop:asset:"
+    ) -> None:
+        self.assets = assets
+        self._redis = redis
+        self._core = _CacheCore(ttl_seconds, prefix)
+        self._set = redis.register_script(_SET_IF_NEWER)
+
+    def remember(self, asset: Asset) -> None:
+        """Cache ``asset`` unless a newer version is cached already."""
+        try:
+            self._set(keys=[self._core.key(asset.asset_id)], args=self._core.set_args(asset))
+        except self._core.errors as exc:
+            self._core.failed("store", exc)
+
+    def get_asset(self, asset_id: str) -> Asset:
+        """The asset from Redis, else from DynamoDB (then cached)."""
+        aid = validate_asset_id(asset_id)
+        try:
+            cached = self._core.decode(self._redis.hget(self._core.key(aid), "body"))
+        except self._core.errors as exc:
+            self._core.failed("get", exc)
+            return self.assets.get_asset(aid)
+        if cached is not None:
+            self._core.hit(aid)
+            return cached
+        self._core.miss(aid)
+        asset = self.assets.get_asset(aid)
+        self.remember(asset)
+        return asset
+
+    def get_assets(self, asset_ids: Sequence[str]) -> list[Asset | None]:
+        """Many by id in the caller's order: cached ones from Redis, the rest in one batch."""
+        ids = [validate_asset_id(a) for a in asset_ids]
+        found: dict[str, Asset] = {}
+        try:
+            pipe = self._redis.pipeline(transaction=False)
+            for aid in ids:
+                pipe.hget(self._core.key(aid), "body")
+            for aid, body in zip(ids, pipe.execute(), strict=True):
+                asset = self._core.decode(body)
+                if asset is not None:
+                    found[aid] = asset
+        except self._core.errors as exc:
+            self._core.failed("get_many", exc)
+        missing = [a for a in dict.fromkeys(ids) if a not in found]
+        if missing:
+            for asset in self.assets.get_assets(missing):
+                if asset is not None:
+                    found[asset.asset_id] = asset
+                    self.remember(asset)
+        return [found.get(a) for a in ids]
+
+    def create_asset(self, asset: AssetCreate) -> Asset:
+        created = self.assets.create_asset(asset)
+        self.remember(created)
+        return created
+
+    def update_asset(self, asset_id: str, changes: AssetUpdate, expected_version: int) -> Asset:
+        """Update in DynamoDB, then replace the cached copy with the new version."""
+        updated = self.assets.update_asset(asset_id, changes, expected_version)
+        self.remember(updated)
+        return updated
+
+    def invalidate(self, asset_id: str) -> None:
+        """Drop the cached copy (e.g. after a change made without this DAO)."""
+        try:
+            self._redis.delete(self._core.key(validate_asset_id(asset_id)))
+        except self._core.errors as exc:
+            self._core.failed("invalidate", exc)
+
+    def list_active_assets(
+        self, *, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None
+    ) -> Page[Asset]:
+        """Not cached: listings read DynamoDB's index directly."""
+        return self.assets.list_active_assets(limit=limit, cursor=cursor)
+
+
+class AsyncCachedAssetDAO:
+    """An :class:`AsyncAssetDAO` with a ``redis.asyncio`` read-through cache."""
+
+    def __init__(
+        self,
+        assets: AsyncAssetDAO,
+        redis: Any,
+        *,
+        ttl_seconds: int = 300,
+        prefix: str = "cnop:asset:",
+    ) -> None:
+        self.assets = assets
+        self._redis = redis
+        self._core = _CacheCore(ttl_seconds, prefix)
+        self._set = redis.register_script(_SET_IF_NEWER)
+
+    async def remember(self, asset: Asset) -> None:
+        """Cache ``asset`` unless a newer version is cached already."""
+        try:
+            await self._set(keys=[self._core.key(asset.asset_id)], args=self._core.set_args(asset))
+        except self._core.errors as exc:
+            self._core.failed("store", exc)
+
+    async def get_asset(self, asset_id: str) -> Asset:
+        aid = validate_asset_id(asset_id)
+        try:
+            cached = self._core.decode(await self._redis.hget(self._core.key(aid), "body"))
+        except self._core.errors as exc:
+            self._core.failed("get", exc)
+            return await self.assets.get_asset(aid)
+        if cached is not None:
+            self._core.hit(aid)
+            return cached
+        self._core.miss(aid)
+        asset = await self.assets.get_asset(aid)
+        await self.remember(asset)
+        return asset
+
+    async def get_assets(self, asset_ids: Sequence[str]) -> list[Asset | None]:
+        ids = [validate_asset_id(a) for a in asset_ids]
+        found: dict[str, Asset] = {}
+        try:
+            pipe = self._redis.pipeline(transaction=False)
+            for aid in ids:
+                pipe.hget(self._core.key(aid), "body")
+            for aid, body in zip(ids, await pipe.execute(), strict=True):
+                asset = self._core.decode(body)
+                if asset is not None:
+                    found[aid] = asset
+        except self._core.errors as exc:
+            self._core.failed("get_many", exc)
+        missing = [a for a in dict.fromkeys(ids) if a not in found]
+        if missing:
+            for asset in await self.assets.get_assets(missing):
+                if asset is not None:
+                    found[asset.asset_id] = asset
+                    await self.remember(asset)
+        return [found.get(a) for a in ids]
+
+    async def create_asset(self, asset: AssetCreate) -> Asset:
+        created = await self.assets.create_asset(asset)
+        await self.remember(created)
+        return created
+
+    async def update_asset(
+        self, asset_id: str, changes: AssetUpdate, expected_version: int
+    ) -> Asset:
+        updated = await self.assets.update_asset(asset_id, changes, expected_version)
+        await self.remember(updated)
+        return updated
+
+    async def invalidate(self, asset_id: str) -> None:
+        try:
+            await self._redis.delete(self._core.key(validate_asset_id(asset_id)))
+        except self._core.errors as exc:
+            self._core.failed("invalidate", exc)
+
+    async def list_active_assets(
+        self, *, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None
+    ) -> Page[Asset]:
+        return await self.assets.list_active_assets(limit=limit, cursor=cursor)
