@@ -31,6 +31,21 @@ def test_fastapi_loads_only_with_the_integration_module() -> None:
     assert out.stdout.strip() == "True"
 
 
+def test_fastapi_module_without_fastapi_says_which_extra_to_install() -> None:
+    code = (
+        "import sys\n"
+        "sys.modules['fastapi'] = None  # as if it were not installed\n"
+        "try:\n"
+        "    import cnop.auth.fastapi\n"
+        "except ImportError as exc:\n"
+        "    print(exc)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert "pip install 'cnop-auth[fastapi]'" in out.stdout
+
+
 def _closure(root: str) -> set[str]:
     """Every distribution ``pip install root`` pulls in, as installed here.
 

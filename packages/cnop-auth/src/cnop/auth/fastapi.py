@@ -19,10 +19,12 @@ Needs the ``fastapi`` extra; nothing else in ``cnop.auth`` imports FastAPI.
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from starlette.responses import Response
+try:
+    from fastapi import Depends, FastAPI, Request, Response
+    from fastapi.responses import JSONResponse
+    from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+except ImportError as exc:  # the fastapi extra is not installed
+    raise ImportError("cnop.auth.fastapi needs FastAPI: pip install 'cnop-auth[fastapi]'") from exc
 
 from cnop.auth.context import REQUEST_ID_HEADER, SIGNATURE_HEADER, UserContext, valid_request_id
 from cnop.auth.gateway import GatewaySigner
