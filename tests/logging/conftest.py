@@ -4,12 +4,36 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from cnop.logging import configure_logging, reset_logging
+
+#: The fields every line starts with, in this order (DESIGN §5).
+SCHEMA = (
+    "timestamp",
+    "level",
+    "service",
+    "logger",
+    "action",
+    "message",
+    "request_id",
+    "user",
+    "trace_id",
+    "span_id",
+)
+UTC_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
+
+
+def check_schema(line: dict[str, Any]) -> None:
+    """Fail unless ``line`` has the schema fields first, in order, and a UTC timestamp."""
+    assert tuple(line)[: len(SCHEMA)] == SCHEMA, f"schema fields out of order: {list(line)}"
+    assert UTC_TIMESTAMP.fullmatch(line["timestamp"]), line["timestamp"]
+    assert isinstance(line["message"], str)
+    assert isinstance(line["logger"], str)
 
 
 class CapturedLines:
@@ -48,3 +72,6 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> Iterator[CapturedLines]:
         yield lines
     finally:
         reset_logging()
+    # Every line any test wrote here is one JSON object with the schema.
+    for line in lines.records():
+        check_schema(line)

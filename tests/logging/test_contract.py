@@ -2,28 +2,12 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
 from cnop.exceptions import CNOPValidationException
 from cnop.logging import AuditEvent, AuditLogger, BaseLogger, LogAction, LoggerName, metrics
 
-from .conftest import CapturedLines
-
-SCHEMA = (
-    "timestamp",
-    "level",
-    "service",
-    "logger",
-    "action",
-    "message",
-    "request_id",
-    "user",
-    "trace_id",
-    "span_id",
-)
-UTC_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
+from .conftest import SCHEMA, UTC_TIMESTAMP, CapturedLines
 
 REQUIRED_LOGGER_NAMES = {
     "USER", "ORDER", "INVENTORY", "AUTH", "GATEWAY", "AUDIT", "DATABASE", "CACHE", "LOCK",
