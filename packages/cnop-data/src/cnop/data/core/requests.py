@@ -138,12 +138,19 @@ def balance_change(
 
 
 def asset_balance_change(
-    table: str, username: str, asset_id: str, delta: Decimal, *, now: datetime
+    table: str,
+    username: str,
+    asset_id: str,
+    delta: Decimal,
+    *,
+    now: datetime,
+    expected_version: int | None = None,
 ) -> dict[str, Any]:
     """A transaction ``Update`` adding ``delta`` (+/-) to a holding atomically.
 
     A credit creates the holding if it does not exist yet; a debit requires it to
-    exist with ``quantity >= -delta`` so a holding never goes negative.
+    exist with ``quantity >= -delta`` so a holding never goes negative. With
+    ``expected_version`` the holding must be at that version (``0``: must not exist yet).
     """
     stamp = {"S": format_timestamp(now)}
     values: dict[str, AttributeValue] = {
@@ -163,7 +170,15 @@ def asset_balance_change(
         "ExpressionAttributeValues": values,
         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
     }
+    conditions = []
     if delta < 0:
-        update["ConditionExpression"] = "attribute_exists(pk) AND quantity >= :needed"
+        conditions.append("attribute_exists(pk) AND quantity >= :needed")
         values[":needed"] = {"N": str(-delta)}
+    if expected_version == 0:
+        conditions.append("attribute_not_exists(pk)")
+    elif expected_version is not None:
+        conditions.append("version = :expected")
+        values[":expected"] = {"N": str(expected_version)}
+    if conditions:
+        update["ConditionExpression"] = " AND ".join(conditions)
     return {"Update": update}
