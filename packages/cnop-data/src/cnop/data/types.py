@@ -45,6 +45,9 @@ def _non_zero(value: Any) -> Decimal:
 
 
 def _version(value: Any) -> int:
+    # An integral Decimal is what boto3's TypeDeserializer gives for a stored number.
+    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError("version must be an integer")
     if value < 1:

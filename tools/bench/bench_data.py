@@ -1,0 +1,297 @@
+"""cnop.data against what a team would otherwise write with boto3, in the same run.
+
+1. Item mapping, model -> DynamoDB item -> model, for an Order and an Asset:
+   cnop.data's per-entity mappers against boto3's ``TypeSerializer`` /
+   ``TypeDeserializer`` over ``model_dump()`` plus pydantic ``model_validate``
+   (goal: >= 2x faster).
+2. DAO ``get_asset`` / ``create_asset`` against the raw boto3 client calls they make
+   (``get_item``, conditional ``put_item``), on the same DynamoDB Local, interleaved
+   (goal: <= 1.10x the time).
+3. 5,000 new ledger records: ``create_transactions`` (BatchWriteItem, 25 per call,
+   8 calls in flight) against 5,000 single conditional puts (goal: >= 10x faster).
+4. Gets: the async DAO with 16 in flight against sequential sync DAO gets
+   (goal: >= 3x the throughput).
+
+A DynamoDB Local is started for the run unless ``AWS_ENDPOINT_URL_DYNAMODB`` is set.
+Options: ``--records N`` (default 5000), ``--gets N`` (default 600), ``--rounds N``
+(default 3, for the mapping and DAO comparisons: the median is reported).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import time
+import uuid
+from collections.abc import Callable
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+MAPPING_LOOPS = 20_000
+
+
+def _rate(count: int, seconds: float) -> str:
+    return f"{count / seconds:>10,.0f}/s"
+
+
+def _line(name: str, ours: float, peer: float, unit: str, goal: str) -> None:
+    print(f"  {name}: cnop {ours:,.1f} {unit} | peer {peer:,.1f} {unit} | {goal}")
+
+
+# 1. mapping ---------------------------------------------------------------------------
+
+
+def _peer_plain(model: Any) -> dict[str, Any]:
+    plain: dict[str, Any] = {}
+    for name, value in model.model_dump().items():
+        if value is None:
+            continue
+        if isinstance(value, Enum):
+            plain[name] = value.value
+        elif isinstance(value, (datetime, date)):
+            plain[name] = value.isoformat()
+        else:
+            plain[name] = value
+    return plain
+
+
+def bench_mapping(rounds: int) -> None:
+    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+    from cnop.data import Asset, Order, OrderCreate, OrderType
+    from cnop.data.layout import ASSET_MAPPER, ORDER_MAPPER
+
+    order = Order.new(
+        "alice_01",
+        OrderCreate(
+            order_type=OrderType.LIMIT_BUY,
+            asset_id="BTC",
+            quantity=Decimal("0.125"),
+            limit_price=Decimal("64000.5"),
+        ),
+    )
+    asset = Asset(
+        asset_id="BTC",
+        name="Bitcoin",
+        description="The first one",
+        category="major",
+        price_usd=Decimal("64123.12345678"),
+    )
+    serializer, deserializer = TypeSerializer(), TypeDeserializer()
+    cases: list[tuple[str, Any, Any]] = [
+        ("Order", order, ORDER_MAPPER),
+        ("Asset", asset, ASSET_MAPPER),
+    ]
+    print(
+        f"1. item mapping, model -> item -> model, {MAPPING_LOOPS:,} round trips "
+        f"(median of {rounds})"
+    )
+    for label, model, mapper in cases:
+        keys = {k: v["S"] for k, v in mapper.to_item(model).items() if k.endswith(("pk", "sk"))}
+        cls = type(model)
+
+        def ours(model: Any = model, mapper: Any = mapper) -> None:
+            for _ in range(MAPPING_LOOPS):
+                mapper.from_item(mapper.to_item(model))
+
+        def peer(model: Any = model, keys: dict[str, str] = keys, cls: Any = cls) -> None:
+            for _ in range(MAPPING_LOOPS):
+                plain = {**keys, **_peer_plain(model)}
+                item = {k: serializer.serialize(v) for k, v in plain.items()}
+                back = {k: deserializer.deserialize(v) for k, v in item.items() if k not in keys}
+                cls.model_validate(back)
+
+        if mapper.from_item(mapper.to_item(model)) != model:
+            raise SystemExit(f"{label}: the mapping does not round-trip")
+        ours_s, peer_s = _alternate(ours, peer, rounds)
+        print(
+            f"  {label}: cnop {_rate(MAPPING_LOOPS, ours_s)} | boto3 TypeSerializer+pydantic "
+            f"{_rate(MAPPING_LOOPS, peer_s)} | cnop is {peer_s / ours_s:.2f}x faster (goal >= 2x)"
+        )
+
+
+def _alternate(
+    ours: Callable[[], Any], peer: Callable[[], Any], rounds: int
+) -> tuple[float, float]:
+    """Median seconds of each, with the two alternating so drift hits both alike."""
+    ours_t: list[float] = []
+    peer_t: list[float] = []
+    for _ in range(rounds):
+        for fn, into in ((ours, ours_t), (peer, peer_t)):
+            started = time.perf_counter()
+            fn()
+            into.append(time.perf_counter() - started)
+    return statistics.median(ours_t), statistics.median(peer_t)
+
+
+# 2-4. against DynamoDB Local ----------------------------------------------------------
+
+
+def _asset_input(i: int) -> Any:
+    from cnop.data import AssetCreate
+
+    return AssetCreate(
+        asset_id=f"B{uuid.uuid4().hex[:10]}{i}"[:20],
+        name="Bench coin",
+        category="bench",
+        price_usd=Decimal("1.25"),
+    )
+
+
+def bench_dao_vs_raw(settings: Any, count: int, rounds: int) -> None:
+    from cnop.data import AssetDAO, dynamodb_client
+    from cnop.data.layout import ASSET_MAPPER, asset_key
+
+    dao = AssetDAO(settings=settings)
+    client = dynamodb_client(settings)
+    table = settings.tables.inventory
+    created = [dao.create_asset(_asset_input(i)) for i in range(count)]
+    ids = [a.asset_id for a in created]
+    raw_items = [ASSET_MAPPER.to_item(a) for a in created]
+    for _ in range(50):  # warm the connection pool and the server's JIT
+        client.get_item(TableName=table, Key=asset_key(ids[0]))
+        dao.get_asset(ids[0])
+
+    def dao_gets() -> None:
+        for asset_id in ids:
+            dao.get_asset(asset_id)
+
+    def raw_gets() -> None:
+        for asset_id in ids:
+            client.get_item(TableName=table, Key=asset_key(asset_id), ConsistentRead=True)
+
+    ours_s, peer_s = _alternate(dao_gets, raw_gets, rounds)
+    print(
+        f"2. DAO against raw boto3 client calls on DynamoDB Local, {count} calls "
+        f"(median of {rounds})"
+    )
+    print(
+        f"  get: AssetDAO.get_asset {ours_s / count * 1000:.2f} ms | client.get_item "
+        f"{peer_s / count * 1000:.2f} ms | ratio {ours_s / peer_s:.3f}x (goal <= 1.10x)"
+    )
+
+    def dao_puts() -> None:
+        for i in range(count):
+            dao.create_asset(_asset_input(i))
+
+    def raw_puts() -> None:
+        for item in raw_items:
+            fresh = {**item, "pk": {"S": f"ASSET#R{uuid.uuid4().hex[:12]}"}}
+            client.put_item(
+                TableName=table, Item=fresh, ConditionExpression="attribute_not_exists(pk)"
+            )
+
+    ours_s, peer_s = _alternate(dao_puts, raw_puts, rounds)
+    print(
+        f"  put: AssetDAO.create_asset {ours_s / count * 1000:.2f} ms | client.put_item "
+        f"{peer_s / count * 1000:.2f} ms | ratio {ours_s / peer_s:.3f}x (goal <= 1.10x)"
+    )
+
+
+def bench_batch(settings: Any, records: int) -> None:
+    from cnop.data import AssetTransaction, AssetTransactionDAO, AssetTransactionType
+
+    dao = AssetTransactionDAO(settings=settings)
+
+    def make(user: str) -> list[Any]:
+        return [
+            AssetTransaction(
+                username=user,
+                asset_id="BTC",
+                transaction_type=AssetTransactionType.BUY,
+                quantity=Decimal("0.001"),
+                price_usd=Decimal(100),
+            )
+            for _ in range(records)
+        ]
+
+    batch_records = make("bench_batch_user")
+    single_records = make("bench_single_user")
+    started = time.perf_counter()
+    written = dao.create_transactions(batch_records)
+    batch_s = time.perf_counter() - started
+    started = time.perf_counter()
+    for record in single_records:
+        dao.create_transaction(record)
+    single_s = time.perf_counter() - started
+    if written != records:
+        raise SystemExit(f"batch wrote {written} of {records} records")
+    print(f"3. {records:,} new records")
+    print(
+        f"  batch write {_rate(records, batch_s)} ({batch_s:.2f} s) | single puts "
+        f"{_rate(records, single_s)} ({single_s:.2f} s) | batch is {single_s / batch_s:.1f}x "
+        "faster (goal >= 10x)"
+    )
+
+
+def bench_async_gets(settings: Any, gets: int) -> None:
+    from cnop.data import AssetDAO, AsyncAssetDAO, open_async_client
+
+    dao = AssetDAO(settings=settings)
+    ids = [dao.create_asset(_asset_input(i)).asset_id for i in range(50)]
+    wanted = [ids[i % len(ids)] for i in range(gets)]
+
+    started = time.perf_counter()
+    for asset_id in wanted:
+        dao.get_asset(asset_id)
+    sync_s = time.perf_counter() - started
+
+    async def run() -> float:
+        async with open_async_client(settings) as client:
+            adao = AsyncAssetDAO(client, settings=settings)
+            await adao.get_asset(ids[0])  # open the connection pool
+            limit = asyncio.Semaphore(16)
+
+            async def one(asset_id: str) -> None:
+                async with limit:
+                    await adao.get_asset(asset_id)
+
+            begun = time.perf_counter()
+            await asyncio.gather(*(one(a) for a in wanted))
+            return time.perf_counter() - begun
+
+    async_s = asyncio.run(run())
+    print(f"4. {gets} gets")
+    print(
+        f"  async, 16 in flight {_rate(gets, async_s)} | sync, sequential {_rate(gets, sync_s)} "
+        f"| async is {sync_s / async_s:.2f}x the throughput (goal >= 3x)"
+    )
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="bench data")
+    parser.add_argument("--records", type=int, default=5000)
+    parser.add_argument("--gets", type=int, default=600)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args(argv)
+
+    bench_mapping(args.rounds)
+
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+    os.environ.setdefault("AWS_REGION", "us-east-1")
+    server = None
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
+    if not endpoint:
+        import testservers  # type: ignore[import-not-found]
+
+        server = testservers.start("dynamodb")
+        endpoint = server.url
+    try:
+        from cnop.data import DataSettings, TableNames, create_tables, dynamodb_client
+
+        settings = DataSettings.from_env(
+            endpoint_url=endpoint, tables=TableNames.from_env(f"bench{uuid.uuid4().hex[:6]}-", {})
+        )
+        create_tables(dynamodb_client(settings), settings.tables)
+        bench_dao_vs_raw(settings, 200, args.rounds)
+        bench_batch(settings, args.records)
+        bench_async_gets(settings, args.gets)
+    finally:
+        if server is not None:
+            server.stop()
+    return 0
