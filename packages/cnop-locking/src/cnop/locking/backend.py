@@ -37,8 +37,12 @@ class LockBackend(Protocol):
         """Take ``name`` for ``token`` for ``ttl`` seconds if free; never waits."""
         ...
 
-    def wait_for_release(self, name: str, timeout: float) -> None:
-        """Block until ``name`` may have become free or ``timeout`` seconds passed."""
+    def wait_for_release(self, name: str, timeout: float) -> bool:
+        """Block until ``name`` may have become free or ``timeout`` seconds passed.
+
+        True when a release signal ended the wait, False when it timed out (or when the
+        store cannot signal and the backend polls).
+        """
         ...
 
     def release(self, name: str, token: str) -> bool:
@@ -67,7 +71,7 @@ class AsyncLockBackend(Protocol):
         self, name: str, token: str, ttl: float, previous: Attempt | None
     ) -> Attempt: ...
 
-    async def wait_for_release(self, name: str, timeout: float) -> None: ...
+    async def wait_for_release(self, name: str, timeout: float) -> bool: ...
 
     async def release(self, name: str, token: str) -> bool: ...
 

@@ -96,8 +96,9 @@ class DynamoDBLockBackend:
     def extend(self, name: str, token: str, ttl: float) -> bool:
         return self._conditional(dynamodb_core.extend_request(self.table, name, token, ttl))
 
-    def wait_for_release(self, name: str, timeout: float) -> None:
+    def wait_for_release(self, name: str, timeout: float) -> bool:
         time.sleep(max(0.0, min(timeout, self.poll_interval)))
+        return False  # DynamoDB cannot signal: this is a poll
 
     def close(self) -> None:
         self._client.close()

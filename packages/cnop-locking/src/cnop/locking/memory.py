@@ -61,10 +61,10 @@ class InMemoryLockBackend:
             lease.expires_at = now + ttl
             return True
 
-    def wait_for_release(self, name: str, timeout: float) -> None:
+    def wait_for_release(self, name: str, timeout: float) -> bool:
         woken = threading.Event()
         with self.watch(name, woken.set):
-            woken.wait(timeout)
+            return woken.wait(timeout)
 
     def close(self) -> None:
         return None
@@ -127,7 +127,7 @@ class AsyncInMemoryLockBackend:
     async def extend(self, name: str, token: str, ttl: float) -> bool:
         return self._table.extend(name, token, ttl)
 
-    async def wait_for_release(self, name: str, timeout: float) -> None:
+    async def wait_for_release(self, name: str, timeout: float) -> bool:
         loop = asyncio.get_running_loop()
         woken = asyncio.Event()
 
@@ -141,6 +141,7 @@ class AsyncInMemoryLockBackend:
             contextlib.suppress(TimeoutError, asyncio.TimeoutError),
         ):
             await asyncio.wait_for(woken.wait(), timeout)
+        return woken.is_set()
 
     async def aclose(self) -> None:
         return None

@@ -96,10 +96,10 @@ class RedisLockBackend:
         keys, args = redis_core.force_release_args(redis_core.keys_for(name))
         return bool(self._call(self._force_release, keys, args) == 1)
 
-    def wait_for_release(self, name: str, timeout: float) -> None:
+    def wait_for_release(self, name: str, timeout: float) -> bool:
         signal = redis_core.keys_for(name).signal
         try:
-            self._client.blpop([signal], redis_core.blocking_timeout(timeout))
+            return self._client.blpop([signal], redis_core.blocking_timeout(timeout)) is not None
         except redis.RedisError as exc:
             raise redis_core.map_error(exc, self._target) from None
 
@@ -146,10 +146,11 @@ class AsyncRedisLockBackend:
         keys, args = redis_core.force_release_args(redis_core.keys_for(name))
         return bool(await self._call(self._force_release, keys, args) == 1)
 
-    async def wait_for_release(self, name: str, timeout: float) -> None:
+    async def wait_for_release(self, name: str, timeout: float) -> bool:
         signal = redis_core.keys_for(name).signal
         try:
-            await self._client.blpop([signal], redis_core.blocking_timeout(timeout))
+            popped = await self._client.blpop([signal], redis_core.blocking_timeout(timeout))
+            return popped is not None
         except redis.RedisError as exc:
             raise redis_core.map_error(exc, self._target) from None
 

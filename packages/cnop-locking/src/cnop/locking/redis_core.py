@@ -1,6 +1,6 @@
 """The Redis protocol of a lock, without I/O: keys, Lua scripts, replies, errors, URLs.
 
-Keys of one lock share a hash tag (``cnop:lock:{<name>}:...``) so they live in one slot
+Keys of one lock share a hash tag (``cnop:lock:{n:<name>}:...``) so they live in one slot
 of a Redis Cluster and one script can touch them all. Per lock name:
 
 - ``owner``  the holder's random token, with the lease as its expiry (``SET NX PX``);
@@ -87,8 +87,13 @@ class LockKeys:
 
 
 def keys_for(name: str) -> LockKeys:
-    """The keys of lock ``name``, all in one cluster slot."""
-    base = f"{KEY_PREFIX}{{{name}}}"
+    """The keys of lock ``name``, all in one cluster slot.
+
+    The hash tag starts with ``n:`` so it is never empty (a name starting with ``}``
+    would otherwise give ``{}``, which Redis ignores); whatever braces the name holds,
+    the three keys agree up to the first ``}``, hence on the tag.
+    """
+    base = f"{KEY_PREFIX}{{n:{name}}}"
     return LockKeys(owner=f"{base}:owner", fence=f"{base}:fence", signal=f"{base}:signal")
 
 

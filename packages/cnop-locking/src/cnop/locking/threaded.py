@@ -32,8 +32,9 @@ class ThreadedAsyncBackend:
     async def force_release(self, name: str) -> bool:
         return await asyncio.to_thread(self._backend.force_release, name)
 
-    async def wait_for_release(self, name: str, timeout: float) -> None:
+    async def wait_for_release(self, name: str, timeout: float) -> bool:
         await asyncio.sleep(max(0.0, min(timeout, self._poll_interval)))
+        return False
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self._backend.close)

@@ -1,0 +1,166 @@
+"""Redis specifics: waiters are woken by the release itself, and one lock's keys share a
+cluster slot whatever its name."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+from redis.crc import key_slot
+
+from cnop.locking import (
+    AsyncInMemoryLockBackend,
+    AsyncLockBackend,
+    AsyncRedisLockBackend,
+    Attempt,
+    InMemoryLockBackend,
+    LockBackend,
+    LockManager,
+    RedisLockBackend,
+)
+from cnop.locking.redis_core import keys_for
+
+ODD_NAMES = ["plain", "a}b", "{x}", "}{", "{", "}", "user:alice{1}", "é{ü}"]
+
+
+@pytest.mark.parametrize("name", ODD_NAMES)
+def test_the_keys_of_one_lock_share_a_cluster_slot(name: str) -> None:
+    keys = keys_for(name)
+    slots = {key_slot(k.encode()) for k in (keys.owner, keys.fence, keys.signal)}
+    assert len(slots) == 1
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("name", ODD_NAMES)
+def test_locks_with_braces_in_their_names_work_on_a_cluster(
+    redis_cluster_url: str, name: str
+) -> None:
+    locks = LockManager.from_url(redis_cluster_url)
+    with locks.lock(f"{name}-{time.monotonic_ns()}", ttl=5, wait=0) as lock:
+        assert lock.held
+    locks.close()
+
+
+class SpyBackend:
+    """Passes calls through and records how each wait for a release ended."""
+
+    def __init__(self, inner: LockBackend) -> None:
+        self.inner = inner
+        self.kind = inner.kind
+        self.waits: list[bool] = []
+
+    def try_acquire(self, name: str, token: str, ttl: float, previous: Attempt | None) -> Attempt:
+        return self.inner.try_acquire(name, token, ttl, previous)
+
+    def wait_for_release(self, name: str, timeout: float) -> bool:
+        woken = self.inner.wait_for_release(name, timeout)
+        self.waits.append(woken)
+        return woken
+
+    def release(self, name: str, token: str) -> bool:
+        return self.inner.release(name, token)
+
+    def extend(self, name: str, token: str, ttl: float) -> bool:
+        return self.inner.extend(name, token, ttl)
+
+    def force_release(self, name: str) -> bool:
+        return self.inner.force_release(name)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class AsyncSpyBackend:
+    def __init__(self, inner: AsyncLockBackend) -> None:
+        self.inner = inner
+        self.kind = inner.kind
+        self.waits: list[bool] = []
+
+    async def try_acquire(
+        self, name: str, token: str, ttl: float, previous: Attempt | None
+    ) -> Attempt:
+        return await self.inner.try_acquire(name, token, ttl, previous)
+
+    async def wait_for_release(self, name: str, timeout: float) -> bool:
+        woken = await self.inner.wait_for_release(name, timeout)
+        self.waits.append(woken)
+        return woken
+
+    async def release(self, name: str, token: str) -> bool:
+        return await self.inner.release(name, token)
+
+    async def extend(self, name: str, token: str, ttl: float) -> bool:
+        return await self.inner.extend(name, token, ttl)
+
+    async def force_release(self, name: str) -> bool:
+        return await self.inner.force_release(name)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+SIGNALLING = ["memory", "redis", "redis-cluster"]
+
+
+def _backends(kind: str, request: pytest.FixtureRequest) -> tuple[LockBackend, AsyncLockBackend]:
+    if kind == "memory":
+        table = InMemoryLockBackend()
+        return table, AsyncInMemoryLockBackend(table)
+    url = request.getfixturevalue("redis_url" if kind == "redis" else "redis_cluster_url")
+    return RedisLockBackend.from_url(url), AsyncRedisLockBackend.from_url(url)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("kind", SIGNALLING)
+def test_a_release_wakes_the_waiter_instead_of_a_poll(
+    kind: str, request: pytest.FixtureRequest, unique_name: Callable[[str], str]
+) -> None:
+    sync_backend, _ = _backends(kind, request)
+    spy = SpyBackend(sync_backend)
+    locks = LockManager(spy)
+    name = unique_name("wake")
+    holding = threading.Event()
+
+    def holder() -> None:
+        with locks.lock(name, ttl=60):
+            holding.set()
+            time.sleep(0.3)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    assert holding.wait(10)
+    with locks.lock(name, ttl=5, wait=10):
+        pass
+    thread.join()
+    assert spy.waits, "the waiter never waited"
+    assert spy.waits[-1] is True  # its last wait was ended by the release signal
+    locks.close()
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("kind", SIGNALLING)
+async def test_a_release_wakes_the_async_waiter_instead_of_a_poll(
+    kind: str, request: pytest.FixtureRequest, unique_name: Callable[[str], str]
+) -> None:
+    sync_backend, async_backend = _backends(kind, request)
+    spy = AsyncSpyBackend(async_backend)
+    locks = LockManager(sync_backend, spy)
+    name = unique_name("async-wake")
+    holding = asyncio.Event()
+
+    async def holder() -> None:
+        async with locks.alock(name, ttl=60):
+            holding.set()
+            await asyncio.sleep(0.3)
+
+    task = asyncio.create_task(holder())
+    await holding.wait()
+    async with locks.alock(name, ttl=5, wait=10):
+        pass
+    await task
+    assert spy.waits
+    assert spy.waits[-1] is True
+    await locks.aclose()
