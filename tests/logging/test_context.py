@@ -64,6 +64,16 @@ async def test_decorator_gives_each_call_its_own_new_id(captured: CapturedLines)
         assert by_n[n]["user"] == "bob"
 
 
+def test_decorator_inside_a_request_keeps_its_id() -> None:
+    @request_context()
+    def step() -> str | None:
+        return get_request_id()
+
+    with request_context("the-request"):
+        assert step() == "the-request"
+    assert step() != step()  # outside any request: a new id per call
+
+
 def test_sync_decorator_and_explicit_id() -> None:
     @request_context("fixed-id")
     def handle() -> tuple[str | None, str | None]:
@@ -117,14 +127,14 @@ async def test_to_thread_carries_the_context(captured: CapturedLines) -> None:
 def test_nesting_restores_the_outer_scope() -> None:
     with request_context("outer", user="alice") as outer:
         assert outer == "outer"
-        with request_context() as inner:
-            assert inner != "outer"
-            assert get_request_id() == inner
-            assert get_user() == "alice"  # user=None keeps the bound user
-            with request_context("innermost", user="bob"):
+        with request_context(user="bob") as inner:
+            assert inner == "outer"  # request_id=None keeps the bound id
+            assert (get_request_id(), get_user()) == ("outer", "bob")
+            with request_context("innermost") as innermost:
+                assert innermost == "innermost"
                 assert (get_request_id(), get_user()) == ("innermost", "bob")
-            assert (get_request_id(), get_user()) == (inner, "alice")
-        assert get_request_id() == "outer"
+            assert (get_request_id(), get_user()) == ("outer", "bob")
+        assert (get_request_id(), get_user()) == ("outer", "alice")
     assert (get_request_id(), get_user()) == (None, None)
 
 

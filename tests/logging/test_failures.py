@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import threading
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -168,10 +169,34 @@ def test_many_threads_write_whole_lines_to_a_file(tmp_path: Any) -> None:
             thread.join()
     finally:
         reset_logging()
-    import json
-
     lines = [json.loads(x) for x in path.read_text().splitlines()]
     assert len(lines) == 1600
     assert {(x["worker"], x["step"]) for x in lines} == {
         (n, s) for n in range(8) for s in range(200)
     }
+
+
+def test_a_record_that_cannot_be_formatted_still_gives_a_safe_line() -> None:
+    from datetime import datetime as real_datetime
+
+    from cnop.logging.formatting import fallback_line
+
+    class Level:
+        name = "ERROR"
+
+    record = {
+        "time": real_datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=timezone.utc),
+        "level": Level(),
+        "message": "token=abc123 leaked?",
+    }
+    line = json.loads(fallback_line(record, "svc", RecursionError("too deep")))
+    assert line == {
+        "service": "svc",
+        "format_error": "RecursionError",
+        "timestamp": "2026-01-02T03:04:05.000006Z",
+        "level": "ERROR",
+        "message": "token=[REDACTED] leaked?",
+    }
+    broken = json.loads(fallback_line({"message": Unprintable()}, "svc", ValueError()))
+    assert broken["timestamp"] is None
+    assert broken["message"] is None

@@ -14,12 +14,11 @@ human-readable stderr handler). ``configure_logging`` then, and on every later c
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 from loguru import logger
@@ -27,7 +26,13 @@ from loguru import logger
 from cnop.exceptions import CNOPConfigurationException
 from cnop.logging import stdlib
 from cnop.logging._report import report_once
-from cnop.logging.formatting import LINE_EXTRA, LINE_TEMPLATE, console_line, json_line
+from cnop.logging.formatting import (
+    LINE_EXTRA,
+    LINE_TEMPLATE,
+    console_line,
+    fallback_line,
+    json_line,
+)
 from cnop.logging.redaction import add_secret_keys
 from cnop.logging.sinks import SafeSink, Sink
 
@@ -69,7 +74,7 @@ def _choose(
     return value.strip().upper() if allowed is LEVELS else value.strip().lower()
 
 
-def _make_formatter(fmt: str, service: str) -> Any:
+def _make_formatter(fmt: str, service: str) -> Callable[[Any], str]:
     build = json_line if fmt == "json" else console_line
 
     def formatter(record: Any) -> str:
@@ -79,27 +84,11 @@ def _make_formatter(fmt: str, service: str) -> Any:
             # The record could not be turned into a line (a broken __str__ deep in a
             # field...): write what we safely can instead of losing the event.
             report_once(f"format:{type(exc).__name__}", f"could not format a line: {exc!r:.200}")
-            line = json_line_fallback(record, service, exc)
+            line = fallback_line(record, service, exc)
         record["extra"][LINE_EXTRA] = line
         return LINE_TEMPLATE
 
     return formatter
-
-
-def json_line_fallback(record: Any, service: str, exc: BaseException) -> str:
-    """A minimal line for a record that could not be formatted in full."""
-    try:
-        message = str(record["message"])
-    except Exception:
-        message = "<unprintable message>"
-    return json.dumps(
-        {
-            "level": getattr(record.get("level"), "name", None),
-            "service": service,
-            "message": message,
-            "format_error": f"{type(exc).__name__}: {exc}"[:200],
-        }
-    )
 
 
 def configure_logging(

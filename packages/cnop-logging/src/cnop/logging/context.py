@@ -71,7 +71,7 @@ def request_id_from_header(value: str | bytes | None) -> str:
 
 def _checked_request_id(request_id: str | None) -> str:
     if request_id is None:
-        return new_request_id()
+        return request_id_var.get() or new_request_id()
     if not is_valid_request_id(request_id):
         raise CNOPValidationException.for_field(
             "request_id",
@@ -110,15 +110,15 @@ class request_context:  # noqa: N801 - used like a function: ``with request_cont
         with request_context(user="alice") as request_id:
             log.info(action=LogAction.REQUEST_START, message="Start")
 
-    As a decorator (sync or async functions) each call gets its own scope, and a new
-    request id unless one was given::
+    As a decorator (sync or async functions) each call gets its own scope::
 
         @request_context()
         async def handle(event): ...
 
-    ``request_id=None`` makes a new id; an invalid one raises
-    :class:`~cnop.exceptions.CNOPValidationException`. ``user=None`` keeps the user
-    already bound (if any).
+    ``request_id=None`` keeps the request id already bound, or makes a new one when
+    there is none (so ``with request_context(user=name):`` inside a request only adds
+    the user); an invalid id raises :class:`~cnop.exceptions.CNOPValidationException`.
+    ``user=None`` keeps the user already bound (if any).
     """
 
     def __init__(self, request_id: str | None = None, *, user: str | None = None) -> None:

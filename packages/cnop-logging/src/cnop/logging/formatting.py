@@ -177,6 +177,21 @@ def json_line(record: Any, service: str | None) -> str:
     return _encode(record_fields(record, service))
 
 
+def fallback_line(record: Any, service: str | None, error: BaseException) -> str:
+    """A minimal JSON line for a record that could not be formatted in full."""
+    out: dict[str, Any] = {"service": service, "format_error": type(error).__name__}
+    for key, build in (
+        ("timestamp", lambda: utc_timestamp(record["time"])),
+        ("level", lambda: record["level"].name),
+        ("message", lambda: mask_text(str(record["message"]))),
+    ):
+        try:
+            out[key] = build()
+        except Exception:
+            out[key] = None
+    return json.dumps(out)
+
+
 def console_line(record: Any, service: str | None) -> str:
     """A line for people: time, level, logger, action, message, then key=value fields."""
     fields = record_fields(record, service)
