@@ -354,3 +354,14 @@ async def test_sync_and_async_holders_of_one_manager_exclude_each_other(
     async with alocks.alock(name, ttl=5):
         with pytest.raises(CNOPLockAcquisitionException), alocks.lock(name, wait=0):
             pytest.fail("sync holder entered a lock held through the async face")
+
+
+def test_extend_after_release_is_refused_without_reporting_a_loss(
+    locks: LockManager, unique_name: Callable[[str], str]
+) -> None:
+    with locks.lock(unique_name("released"), ttl=5) as lock:
+        pass
+    with pytest.raises(CNOPLockLostException, match="already released"):
+        lock.extend()
+    assert lock.lost is False
+    lock.release()  # idempotent

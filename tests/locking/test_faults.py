@@ -134,3 +134,22 @@ async def _enter(locks: LockManager, name: str) -> tuple[CNOPException | None, f
             return None, time.monotonic() - started
     except CNOPException as exc:
         return exc, time.monotonic() - started
+
+
+def test_an_unreachable_cluster_is_a_clear_error_at_construction_and_in_async_use() -> None:
+    url = "redis+cluster://:cluster-secret@127.0.0.1:1"
+    with pytest.raises(CNOPServiceUnavailableException) as caught:
+        LockManager.from_url(url)
+    assert "127.0.0.1:1" in str(caught.value)
+    assert "cluster-secret" not in str(caught.value)
+
+
+async def test_an_unreachable_cluster_fails_async_acquisition_clearly() -> None:
+    from cnop.locking import AsyncRedisLockBackend, InMemoryLockBackend
+
+    locks = LockManager(
+        InMemoryLockBackend(), AsyncRedisLockBackend.from_url("redis+cluster://127.0.0.1:1")
+    )
+    with pytest.raises(CNOPServiceUnavailableException, match="unreachable"):
+        async with locks.alock("x", wait=WAIT):
+            pytest.fail("locked without a store")

@@ -42,7 +42,10 @@ def sync_client(url: str) -> SyncClient:
     """A blocking redis-py client for ``url`` (any scheme ``redis_core.parse_url`` accepts)."""
     target = redis_core.parse_url(url)
     if target.cluster:
-        return redis.cluster.RedisCluster.from_url(target.url, **_client_options(target))
+        try:  # a cluster client asks the nodes for the slot map at once
+            return redis.cluster.RedisCluster.from_url(target.url, **_client_options(target))
+        except redis_core.REDIS_ERRORS as exc:
+            raise redis_core.map_error(exc, f"Redis Cluster at {target.display}") from None
     return redis.Redis.from_url(target.url, **_client_options(target))
 
 
@@ -100,7 +103,7 @@ class RedisLockBackend:
         signal = redis_core.keys_for(name).signal
         try:
             return self._client.blpop([signal], redis_core.blocking_timeout(timeout)) is not None
-        except redis.RedisError as exc:
+        except redis_core.REDIS_ERRORS as exc:
             raise redis_core.map_error(exc, self._target) from None
 
     def close(self) -> None:
@@ -109,7 +112,7 @@ class RedisLockBackend:
     def _call(self, script: Any, keys: list[str], args: list[str | int]) -> Any:
         try:
             return script(keys=keys, args=args)
-        except redis.RedisError as exc:
+        except redis_core.REDIS_ERRORS as exc:
             raise redis_core.map_error(exc, self._target) from None
 
 
@@ -151,7 +154,7 @@ class AsyncRedisLockBackend:
         try:
             popped = await self._client.blpop([signal], redis_core.blocking_timeout(timeout))
             return popped is not None
-        except redis.RedisError as exc:
+        except redis_core.REDIS_ERRORS as exc:
             raise redis_core.map_error(exc, self._target) from None
 
     async def aclose(self) -> None:
@@ -160,5 +163,5 @@ class AsyncRedisLockBackend:
     async def _call(self, script: Any, keys: list[str], args: list[str | int]) -> Any:
         try:
             return await script(keys=keys, args=args)
-        except redis.RedisError as exc:
+        except redis_core.REDIS_ERRORS as exc:
             raise redis_core.map_error(exc, self._target) from None

@@ -172,11 +172,22 @@ def parse_url(url: str) -> RedisTarget:
     return RedisTarget(urlunsplit((client_scheme, *parts[1:])), cluster, display)
 
 
+#: What redis-py raises: RedisClusterException is not a RedisError.
+REDIS_ERRORS: tuple[type[Exception], ...] = (
+    redis_errors.RedisError,
+    redis_errors.RedisClusterException,
+)
+
+
 def map_error(exc: Exception, target: str) -> CNOPException:
     """Turn a redis-py error into a CNOP one (without the URL's credentials)."""
-    if isinstance(
-        exc, (redis_errors.ConnectionError, redis_errors.TimeoutError, redis_errors.ClusterError)
-    ):
+    unreachable = (
+        redis_errors.ConnectionError,
+        redis_errors.TimeoutError,
+        redis_errors.ClusterError,
+        redis_errors.RedisClusterException,
+    )
+    if isinstance(exc, unreachable):
         return CNOPServiceUnavailableException(
             f"Lock store {target} is unreachable ({type(exc).__name__}: {exc})",
             details={"backend": "redis", "target": target},

@@ -7,6 +7,7 @@ valid only until ``ttl`` seconds after the request that granted or renewed it wa
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 
@@ -20,6 +21,7 @@ class LockState:
     """Flags, lease bound and event reporting of one acquisition."""
 
     __slots__ = (
+        "_guard",
         "acquired_at",
         "backend",
         "fencing_token",
@@ -55,6 +57,7 @@ class LockState:
         self.released = False
         self.lost_reason: str | None = None
         self.notify_lost: Callable[[], None] | None = None
+        self._guard = threading.Lock()
 
     @property
     def held(self) -> bool:
@@ -73,9 +76,10 @@ class LockState:
 
     def mark_lost(self, reason: str) -> None:
         """Record the loss once: log, audit, and call the holder's callback."""
-        if self.lost_reason is not None:
-            return
-        self.lost_reason = reason
+        with self._guard:  # the renewer and the holder may both find the loss
+            if self.lost_reason is not None:
+                return
+            self.lost_reason = reason
         _telemetry.lost(
             self.backend, self.name, self.user, time.monotonic() - self.acquired_at, reason
         )
@@ -88,9 +92,13 @@ class LockState:
     def before_extend(self, ttl: float | None) -> float:
         """Check an explicit ``extend(ttl)`` call; return the lease length to ask for."""
         seconds = self.ttl if ttl is None else _validate.ttl(ttl)
-        if self.released or self.lost_reason is not None:
-            self.mark_lost(self.lost_reason or "extend() called after the lock was released")
+        if self.lost_reason is not None:
             raise self.lost_error()
+        if self.released:
+            raise CNOPLockLostException(
+                f"Lock '{self.name}' was already released; it cannot be extended",
+                details={"lock": self.name, "fencing_token": self.fencing_token},
+            )
         return seconds
 
     def after_extend(self, owned: bool, ttl: float, requested_at: float) -> None:
