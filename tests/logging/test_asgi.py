@@ -23,7 +23,7 @@ from .conftest import CapturedLines
 log = BaseLogger(LoggerName.GATEWAY)
 
 
-async def echo_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+async def echo_app(scope: Any, receive: Any, send: Any) -> None:
     """Logs twice around an await and answers with the request id it saw."""
     if scope["type"] != "http":
         return
@@ -110,14 +110,14 @@ async def test_a_failing_request_is_logged_and_propagates(captured: CapturedLine
 async def test_lifespan_passes_through_untouched() -> None:
     seen: list[str] = []
 
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
         seen.append(scope["type"])
         assert get_request_id() is None
 
     async def receive() -> dict[str, Any]:
         return {"type": "lifespan.startup"}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Any) -> None:
         return None
 
     await RequestContextMiddleware(app)({"type": "lifespan"}, receive, send)
@@ -135,7 +135,7 @@ async def test_with_a_real_fastapi_application(captured: CapturedLines) -> None:
     fastapi = pytest.importorskip("fastapi")
     app = fastapi.FastAPI()
 
-    @app.get("/users/{name}")
+    @app.get("/users/{name}")  # type: ignore[untyped-decorator]
     async def read_user(name: str) -> dict[str, str | None]:
         log.info(action=LogAction.REQUEST_START, message="reading user", user=name)
         return {"request_id": get_request_id()}

@@ -82,8 +82,9 @@ def test_every_level_method(captured: CapturedLines, method: str, level: str) ->
 
 def test_exception_attaches_the_handled_exception(captured: CapturedLines) -> None:
     log = BaseLogger(LoggerName.DATABASE)
+    empty: dict[str, int] = {}
     try:
-        {}["missing"]
+        empty["missing"]
     except KeyError:
         log.exception(action=LogAction.DB_ERROR, message="lookup failed", table="users")
     line = captured.by_message("lookup failed")

@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 README = Path(__file__).resolve().parents[2] / "packages" / "cnop-logging" / "README.md"
-BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL)
+BLOCKS: list[str] = re.findall(
+    r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL
+)
 
 
 def run(code: str) -> subprocess.CompletedProcess[str]:

@@ -26,7 +26,7 @@ EXPORTER = InMemorySpanExporter()
 def provider() -> Any:
     """The process-wide SDK provider (whoever set it up first), also exporting to memory."""
     installed = configure_tracing("test-svc", exporter="none")
-    if trace.get_tracer_provider() is not installed:
+    if not isinstance(installed, TracerProvider) or trace.get_tracer_provider() is not installed:
         pytest.skip("a tracer provider was installed in this process without cnop.logging")
     installed.add_span_processor(SimpleSpanProcessor(EXPORTER))
     return installed

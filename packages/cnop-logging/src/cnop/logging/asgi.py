@@ -15,7 +15,8 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+# Any ASGI application: frameworks annotate scope/receive/send in their own ways.
+ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 
 
 class RequestContextMiddleware:
