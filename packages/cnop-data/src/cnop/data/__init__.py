@@ -55,6 +55,16 @@ from cnop.data.models import (
     UserUpdate,
 )
 from cnop.data.tables import create_tables, delete_tables, describe_tables, table_definitions
+from cnop.data.transactions import (
+    AsyncTransactionManager,
+    AsyncUserLocks,
+    FlowLimits,
+    FlowResult,
+    FlowType,
+    RetryPolicy,
+    TransactionManager,
+    UserLocks,
+)
 
 __all__ = [
     "ORDER_TRANSITIONS",
@@ -73,7 +83,9 @@ __all__ = [
     "AsyncBalanceDAO",
     "AsyncCachedAssetDAO",
     "AsyncOrderDAO",
+    "AsyncTransactionManager",
     "AsyncUserDAO",
+    "AsyncUserLocks",
     "Backoff",
     "Balance",
     "BalanceDAO",
@@ -81,6 +93,9 @@ __all__ = [
     "CachedAssetDAO",
     "CheckResult",
     "DataSettings",
+    "FlowLimits",
+    "FlowResult",
+    "FlowType",
     "HealthReport",
     "Order",
     "OrderCreate",
@@ -89,12 +104,15 @@ __all__ = [
     "OrderType",
     "Page",
     "PasswordVerifier",
+    "RetryPolicy",
     "TableNames",
+    "TransactionManager",
     "TransactionStatus",
     "TransactionType",
     "User",
     "UserCreate",
     "UserDAO",
+    "UserLocks",
     "UserRole",
     "UserUpdate",
     "__version__",

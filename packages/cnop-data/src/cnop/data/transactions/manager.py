@@ -1,0 +1,117 @@
+"""The synchronous TransactionManager: each flow is one atomic DynamoDB transaction."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from decimal import Decimal
+from typing import Any
+
+from cnop.data.config import DataSettings, dynamodb_client
+from cnop.data.core.steps import Operation
+from cnop.data.executors import SyncExecutor
+from cnop.data.models import OrderCreate
+from cnop.data.transactions import operations as ops
+from cnop.data.transactions.limits import FlowLimits
+from cnop.data.transactions.locks import UserLocks
+from cnop.data.transactions.results import FlowResult, FlowType
+from cnop.data.transactions.runner import RetryPolicy
+from cnop.data.transactions.telemetry import flow_committed, flow_failed
+from cnop.data.validation import validate_username
+from cnop.exceptions import CNOPException
+
+__all__ = ["TransactionManager"]
+
+Amount = Decimal | int | str
+
+
+class TransactionManager:
+    """Deposits, withdrawals, market buys/sells and limit orders, each all-or-nothing.
+
+    ``locks`` (optional) is any object with ``user_lock(username, operation)``, such as
+    ``cnop.locking.LockManager``: each flow then runs holding the user's lock.
+    ``idempotency_key`` (optional, 1-36 characters): the same request sent again with
+    the same key is applied once and returns the first result (``replayed=True``).
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: DataSettings | None = None,
+        client: Any = None,
+        locks: UserLocks | None = None,
+        limits: FlowLimits | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.settings = settings or DataSettings.from_env()
+        self.tables = self.settings.tables
+        self.executor = SyncExecutor(
+            client if client is not None else dynamodb_client(self.settings)
+        )
+        self.locks = locks
+        self.limits = limits or FlowLimits()
+        self.retry = retry or RetryPolicy()
+        self.context = ops.FlowContext(self.tables, self.limits, self.retry)
+
+    def _run(self, flow: FlowType, username: Any, operation: Operation[FlowResult]) -> FlowResult:
+        name = validate_username(username)
+        lock = self.locks.user_lock(name, flow.value) if self.locks is not None else nullcontext()
+        try:
+            with lock:
+                result = self.executor.run(operation)
+        except CNOPException as exc:
+            flow_failed(flow, name, exc)
+            raise
+        flow_committed(result)
+        return result
+
+    def deposit(
+        self, username: str, amount: Amount, *, idempotency_key: str | None = None
+    ) -> FlowResult:
+        """Credit ``amount`` USD (whole cents, within the limits)."""
+        op = ops.deposit(self.context, username, amount, idempotency_key)
+        return self._run(FlowType.DEPOSIT, username, op)
+
+    def withdraw(
+        self, username: str, amount: Amount, *, idempotency_key: str | None = None
+    ) -> FlowResult:
+        """Debit ``amount`` USD; CNOPInsufficientBalanceException if the balance is short."""
+        op = ops.withdraw(self.context, username, amount, idempotency_key)
+        return self._run(FlowType.WITHDRAW, username, op)
+
+    def buy(
+        self,
+        username: str,
+        asset_id: str,
+        quantity: Amount,
+        *,
+        idempotency_key: str | None = None,
+    ) -> FlowResult:
+        """Market buy at the asset's current price (cost rounded up to the cent)."""
+        op = ops.buy(self.context, username, asset_id, quantity, idempotency_key)
+        return self._run(FlowType.BUY, username, op)
+
+    def sell(
+        self,
+        username: str,
+        asset_id: str,
+        quantity: Amount,
+        *,
+        idempotency_key: str | None = None,
+    ) -> FlowResult:
+        """Market sell at the asset's current price (proceeds rounded down to the cent)."""
+        op = ops.sell(self.context, username, asset_id, quantity, idempotency_key)
+        return self._run(FlowType.SELL, username, op)
+
+    def place_limit_order(
+        self, username: str, order: OrderCreate, *, idempotency_key: str | None = None
+    ) -> FlowResult:
+        """Queue a limit order, holding its funds (buy) or its quantity (sell)."""
+        op = ops.place_limit_order(self.context, username, order, idempotency_key)
+        return self._run(FlowType.LIMIT_ORDER, username, op)
+
+    def cancel_order(
+        self, username: str, order_id: str, *, idempotency_key: str | None = None
+    ) -> FlowResult:
+        """Cancel a waiting limit order of ``username`` and release what it held."""
+        op = ops.cancel_order(self.context, username, order_id, idempotency_key)
+        return self._run(FlowType.CANCEL_ORDER, username, op)

@@ -1,0 +1,614 @@
+"""Pure planning of each flow: from what was read, the one TransactWriteItems to send.
+
+A plan holds the transaction items, how to explain each item's failed condition, and
+the result the flow has once the transaction commits. Every balance and holding update
+is conditional on the version that was read, so the result's new balance and holding
+are exactly what this transaction wrote; a concurrent change makes the transaction
+fail with a version conflict and the flow is planned again from a fresh read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from cnop.data.codec import Item
+from cnop.data.config import TableNames
+from cnop.data.core.orders import order_status_failed, order_status_update
+from cnop.data.core.requests import (
+    asset_balance_change,
+    balance_change,
+    transact_condition,
+    transact_put_new,
+    transact_update,
+)
+from cnop.data.enums import (
+    AssetTransactionType,
+    OrderStatus,
+    OrderType,
+    TransactionType,
+    check_transition,
+)
+from cnop.data.errors import ConditionFailedHandler
+from cnop.data.layout import (
+    ASSET_TRANSACTION_MAPPER,
+    BALANCE_TRANSACTION_MAPPER,
+    ORDER_MAPPER,
+    asset_key,
+    user_key,
+)
+from cnop.data.models import (
+    Asset,
+    AssetBalance,
+    AssetTransaction,
+    Balance,
+    BalanceTransaction,
+    Order,
+    OrderCreate,
+)
+from cnop.data.transactions.limits import FlowLimits, order_cost, sale_proceeds
+from cnop.data.transactions.results import FlowResult, FlowType
+from cnop.data.transactions.snapshot import Snapshot
+from cnop.exceptions import (
+    CNOPAssetInactiveException,
+    CNOPAssetNotFoundException,
+    CNOPException,
+    CNOPInsufficientAssetBalanceException,
+    CNOPInsufficientBalanceException,
+    CNOPInternalServerException,
+    CNOPUserNotFoundException,
+    CNOPValidationException,
+    CNOPVersionConflictException,
+)
+
+__all__ = [
+    "Plan",
+    "plan_buy",
+    "plan_cancel",
+    "plan_cash",
+    "plan_limit_order",
+    "plan_sell",
+]
+
+ZERO = Decimal(0)
+
+
+@dataclass
+class Plan:
+    """The items of one TransactWriteItems, their failure handlers, and the result."""
+
+    items: list[dict[str, Any]] = field(default_factory=list)
+    handlers: dict[int, ConditionFailedHandler] = field(default_factory=dict)
+    result: FlowResult | None = None
+
+    def add(self, item: dict[str, Any], on_failed: ConditionFailedHandler | None = None) -> None:
+        if on_failed is not None:
+            self.handlers[len(self.items)] = on_failed
+        self.items.append(item)
+
+    def outcome(self) -> FlowResult:
+        """The result the flow has once this plan commits."""
+        if self.result is None:
+            raise CNOPInternalServerException("A flow plan was made without its result")
+        return self.result
+
+
+# --- errors -------------------------------------------------------------------------
+
+
+def user_not_found(username: str) -> CNOPUserNotFoundException:
+    return CNOPUserNotFoundException(f"User '{username}' not found", details={"username": username})
+
+
+def asset_not_found(asset_id: str) -> CNOPAssetNotFoundException:
+    return CNOPAssetNotFoundException(
+        f"Asset '{asset_id}' not found", details={"asset_id": asset_id}
+    )
+
+
+def asset_inactive(asset_id: str) -> CNOPAssetInactiveException:
+    return CNOPAssetInactiveException(
+        f"Asset '{asset_id}' is not active for trading", details={"asset_id": asset_id}
+    )
+
+
+def insufficient_balance(needed: Decimal, available: Decimal) -> CNOPInsufficientBalanceException:
+    return CNOPInsufficientBalanceException(
+        f"Insufficient balance: {needed} USD needed, {available} USD available",
+        details={"needed": str(needed), "available": str(available)},
+    )
+
+
+def insufficient_holding(
+    asset_id: str, needed: Decimal, held: Decimal
+) -> CNOPInsufficientAssetBalanceException:
+    return CNOPInsufficientAssetBalanceException(
+        f"Insufficient {asset_id}: {needed} needed, {held} held",
+        details={"asset_id": asset_id, "needed": str(needed), "held": str(held)},
+    )
+
+
+def changed_meanwhile(what: str) -> CNOPVersionConflictException:
+    return CNOPVersionConflictException(
+        f"{what} was changed by another request while this one ran; retry",
+        details={"conflict": what},
+    )
+
+
+def _version(old: Item) -> int | None:
+    raw = old.get("version", {}).get("N")
+    return int(raw) if raw is not None else None
+
+
+def _number(old: Item, name: str) -> Decimal:
+    raw = old.get(name, {}).get("N")
+    return Decimal(raw) if raw is not None else ZERO
+
+
+# --- condition failure handlers ------------------------------------------------------
+
+
+def _on_user(username: str) -> ConditionFailedHandler:
+    return lambda _old: user_not_found(username)
+
+
+def _on_balance(username: str, expected: int, needed: Decimal | None) -> ConditionFailedHandler:
+    def explain(old: Item | None) -> CNOPException:
+        if not old:
+            return user_not_found(username)
+        if _version(old) != expected:
+            return changed_meanwhile(f"The balance of '{username}'")
+        return insufficient_balance(needed or ZERO, _number(old, "balance"))
+
+    return explain
+
+
+def _on_asset(asset_id: str) -> ConditionFailedHandler:
+    def explain(old: Item | None) -> CNOPException:
+        if not old:
+            return asset_not_found(asset_id)
+        if not old.get("is_active", {}).get("BOOL", False):
+            return asset_inactive(asset_id)
+        return changed_meanwhile(f"The price of '{asset_id}'")
+
+    return explain
+
+
+def _on_holding(
+    username: str, asset_id: str, expected: int, needed: Decimal | None
+) -> ConditionFailedHandler:
+    def explain(old: Item | None) -> CNOPException:
+        version = _version(old) if old else 0
+        if version != expected:
+            return changed_meanwhile(f"The {asset_id} holding of '{username}'")
+        return insufficient_holding(asset_id, needed or ZERO, _number(old or {}, "quantity"))
+
+    return explain
+
+
+# --- shared checks and items ---------------------------------------------------------
+
+
+def _balance(snapshot: Snapshot, username: str) -> Balance:
+    if snapshot.balance is None:
+        raise user_not_found(username)
+    return snapshot.balance
+
+
+def _active_asset(snapshot: Snapshot, asset_id: str) -> Asset:
+    if snapshot.asset is None:
+        raise asset_not_found(asset_id)
+    if not snapshot.asset.is_active:
+        raise asset_inactive(asset_id)
+    return snapshot.asset
+
+
+def _holding(snapshot: Snapshot) -> tuple[Decimal, int]:
+    held: AssetBalance | None = snapshot.holding
+    return (held.quantity, held.version) if held is not None else (ZERO, 0)
+
+
+def _check_user(plan: Plan, tables: TableNames, username: str) -> None:
+    plan.add(
+        transact_condition(tables.users, user_key(username), "attribute_exists(pk)"),
+        _on_user(username),
+    )
+
+
+def _check_asset(plan: Plan, tables: TableNames, asset: Asset, *, at_version: bool) -> None:
+    """The asset must exist and be active (and, when trading at its price, be unchanged)."""
+    condition = "attribute_exists(pk) AND is_active = :active"
+    values: dict[str, Any] = {":active": {"BOOL": True}}
+    if at_version:
+        condition += " AND #version = :version"
+        values[":version"] = {"N": str(asset.version)}
+    plan.add(
+        transact_condition(
+            tables.inventory,
+            asset_key(asset.asset_id),
+            condition,
+            names={"#version": "version"} if at_version else None,
+            values=values,
+        ),
+        _on_asset(asset.asset_id),
+    )
+
+
+def _change_balance(
+    plan: Plan, tables: TableNames, balance: Balance, delta: Decimal, now: datetime
+) -> Decimal:
+    if delta < 0 and balance.balance < -delta:
+        raise insufficient_balance(-delta, balance.balance)
+    plan.add(
+        balance_change(
+            tables.users, balance.username, delta, now=now, expected_version=balance.version
+        ),
+        _on_balance(balance.username, balance.version, -delta if delta < 0 else None),
+    )
+    return balance.balance + delta
+
+
+def _change_holding(
+    plan: Plan,
+    tables: TableNames,
+    username: str,
+    asset_id: str,
+    snapshot: Snapshot,
+    *,
+    delta: Decimal,
+    now: datetime,
+) -> Decimal:
+    held, version = _holding(snapshot)
+    if delta < 0 and held < -delta:
+        raise insufficient_holding(asset_id, -delta, held)
+    plan.add(
+        asset_balance_change(
+            tables.orders, username, asset_id, delta, now=now, expected_version=version
+        ),
+        _on_holding(username, asset_id, version, -delta if delta < 0 else None),
+    )
+    return held + delta
+
+
+def _put(plan: Plan, table: str, item: Item) -> None:
+    plan.add(transact_put_new(table, item))
+
+
+def _ledger(plan: Plan, tables: TableNames, record: BalanceTransaction) -> BalanceTransaction:
+    _put(plan, tables.users, BALANCE_TRANSACTION_MAPPER.to_item(record))
+    return record
+
+
+def _asset_ledger(plan: Plan, tables: TableNames, record: AssetTransaction) -> AssetTransaction:
+    _put(plan, tables.orders, ASSET_TRANSACTION_MAPPER.to_item(record))
+    return record
+
+
+# --- the flows ------------------------------------------------------------------------
+
+
+def plan_cash(
+    tables: TableNames,
+    flow: FlowType,
+    username: str,
+    amount: Decimal,
+    *,
+    snapshot: Snapshot,
+    now: datetime,
+) -> Plan:
+    """A deposit (``amount`` credited) or a withdrawal (debited, never below zero)."""
+    deposit = flow is FlowType.DEPOSIT
+    delta = amount if deposit else -amount
+    plan = Plan()
+    balance = _balance(snapshot, username)
+    _check_user(plan, tables, username)
+    new_balance = _change_balance(plan, tables, balance, delta, now)
+    record = _ledger(
+        plan,
+        tables,
+        BalanceTransaction(
+            username=username,
+            transaction_type=TransactionType.DEPOSIT if deposit else TransactionType.WITHDRAW,
+            amount=delta,
+            description="Deposit" if deposit else "Withdrawal",
+            created_at=now,
+        ),
+    )
+    plan.result = FlowResult(
+        flow=flow,
+        username=username,
+        amount=delta,
+        balance=new_balance,
+        balance_transaction=record,
+        committed_at=now,
+    )
+    return plan
+
+
+def _plan_market(
+    tables: TableNames,
+    limits: FlowLimits,
+    username: str,
+    asset_id: str,
+    quantity: Decimal,
+    *,
+    snapshot: Snapshot,
+    now: datetime,
+    buy: bool,
+) -> Plan:
+    plan = Plan()
+    balance = _balance(snapshot, username)
+    asset = _active_asset(snapshot, asset_id)
+    price = asset.price_usd
+    if buy:
+        usd = limits.check_amount(order_cost(quantity, price), "cost")
+    else:
+        held, _ = _holding(snapshot)
+        if held < quantity:
+            raise insufficient_holding(asset_id, quantity, held)
+        usd = limits.check_amount(sale_proceeds(quantity, price), "proceeds")
+    if buy and balance.balance < usd:
+        raise insufficient_balance(usd, balance.balance)
+    usd_delta, qty_delta = (-usd, quantity) if buy else (usd, -quantity)
+    order = Order(
+        username=username,
+        order_type=OrderType.MARKET_BUY if buy else OrderType.MARKET_SELL,
+        asset_id=asset_id,
+        quantity=quantity,
+        price=price,
+        total_amount=usd,
+        # The whole fill is this one transaction: the order is born completed.
+        status=OrderStatus.COMPLETED,
+        created_at=now,
+        updated_at=now,
+    )
+    _check_user(plan, tables, username)
+    _check_asset(plan, tables, asset, at_version=True)
+    new_balance = _change_balance(plan, tables, balance, usd_delta, now)
+    new_holding = _change_holding(
+        plan, tables, username, asset_id, snapshot, delta=qty_delta, now=now
+    )
+    _put(plan, tables.orders, ORDER_MAPPER.to_item(order))
+    verb = "Buy" if buy else "Sell"
+    record = _ledger(
+        plan,
+        tables,
+        BalanceTransaction(
+            username=username,
+            transaction_type=TransactionType.ORDER_PAYMENT if buy else TransactionType.ORDER_SALE,
+            amount=usd_delta,
+            description=f"{verb} {quantity} {asset_id} at {price} USD",
+            reference_id=order.order_id,
+            created_at=now,
+        ),
+    )
+    asset_record = _asset_ledger(
+        plan,
+        tables,
+        AssetTransaction(
+            username=username,
+            asset_id=asset_id,
+            transaction_type=AssetTransactionType.BUY if buy else AssetTransactionType.SELL,
+            quantity=qty_delta,
+            price_usd=price,
+            order_id=order.order_id,
+            created_at=now,
+        ),
+    )
+    plan.result = FlowResult(
+        flow=FlowType.BUY if buy else FlowType.SELL,
+        username=username,
+        amount=usd_delta,
+        asset_id=asset_id,
+        quantity=qty_delta,
+        price=price,
+        balance=new_balance,
+        holding=new_holding,
+        order=order,
+        balance_transaction=record,
+        asset_transaction=asset_record,
+        committed_at=now,
+    )
+    return plan
+
+
+def plan_buy(
+    tables: TableNames,
+    limits: FlowLimits,
+    username: str,
+    asset_id: str,
+    quantity: Decimal,
+    *,
+    snapshot: Snapshot,
+    now: datetime,
+) -> Plan:
+    """A market buy at the asset's current price: pay ``quantity x price``, receive the asset."""
+    return _plan_market(
+        tables, limits, username, asset_id, quantity, snapshot=snapshot, now=now, buy=True
+    )
+
+
+def plan_sell(
+    tables: TableNames,
+    limits: FlowLimits,
+    username: str,
+    asset_id: str,
+    quantity: Decimal,
+    *,
+    snapshot: Snapshot,
+    now: datetime,
+) -> Plan:
+    """A market sell at the asset's current price: give the asset, receive the proceeds."""
+    return _plan_market(
+        tables, limits, username, asset_id, quantity, snapshot=snapshot, now=now, buy=False
+    )
+
+
+def plan_limit_order(
+    tables: TableNames,
+    limits: FlowLimits,
+    username: str,
+    request: OrderCreate,
+    *,
+    snapshot: Snapshot,
+    now: datetime,
+) -> Plan:
+    """Place a limit order (status ``queued``) and hold what it needs, atomically.
+
+    A limit buy holds ``quantity x limit_price`` USD (debited, ledger ``order_payment``);
+    a limit sell holds the quantity (debited, asset ledger ``sell``).
+    """
+    plan = Plan()
+    balance = _balance(snapshot, username)
+    asset = _active_asset(snapshot, request.asset_id)
+    limit_price = request.limit_price or ZERO
+    buy = request.order_type.is_buy
+    usd = order_cost(request.quantity, limit_price) if buy else ZERO
+    if buy:
+        limits.check_amount(usd, "cost")
+    order = Order(
+        username=username,
+        order_type=request.order_type,
+        asset_id=asset.asset_id,
+        quantity=request.quantity,
+        limit_price=limit_price,
+        expires_at=request.expires_at,
+        total_amount=usd if buy else sale_proceeds(request.quantity, limit_price),
+        status=OrderStatus.QUEUED,
+        created_at=now,
+        updated_at=now,
+    )
+    _check_user(plan, tables, username)
+    _check_asset(plan, tables, asset, at_version=False)
+    _put(plan, tables.orders, ORDER_MAPPER.to_item(order))
+    result: dict[str, Any] = {"amount": ZERO, "balance": balance.balance}
+    what = f"{request.quantity} {asset.asset_id} at {limit_price} USD"
+    if buy:
+        result["balance"] = _change_balance(plan, tables, balance, -usd, now)
+        result["amount"] = -usd
+        result["balance_transaction"] = _ledger(
+            plan,
+            tables,
+            BalanceTransaction(
+                username=username,
+                transaction_type=TransactionType.ORDER_PAYMENT,
+                amount=-usd,
+                description=f"Held for limit buy of {what}",
+                reference_id=order.order_id,
+                created_at=now,
+            ),
+        )
+    else:
+        result["holding"] = _change_holding(
+            plan, tables, username, asset.asset_id, snapshot, delta=-request.quantity, now=now
+        )
+        result["quantity"] = -request.quantity
+        result["asset_transaction"] = _asset_ledger(
+            plan,
+            tables,
+            AssetTransaction(
+                username=username,
+                asset_id=asset.asset_id,
+                transaction_type=AssetTransactionType.SELL,
+                quantity=-request.quantity,
+                price_usd=limit_price,
+                order_id=order.order_id,
+                created_at=now,
+            ),
+        )
+    plan.result = FlowResult(
+        flow=FlowType.LIMIT_ORDER,
+        username=username,
+        asset_id=asset.asset_id,
+        price=limit_price,
+        order=order,
+        committed_at=now,
+        **result,
+    )
+    return plan
+
+
+def plan_cancel(
+    tables: TableNames, username: str, order: Order, *, snapshot: Snapshot, now: datetime
+) -> Plan:
+    """Cancel a queued limit order and release what it held, atomically.
+
+    The order moves to ``cancelled`` only from a status the state machine allows, and
+    only from the version that was read.
+    """
+    if not order.order_type.is_limit:
+        raise CNOPValidationException.for_field(
+            "order_id", "is a market order; only limit orders wait and can be cancelled"
+        )
+    check_transition(order.status, OrderStatus.CANCELLED)
+    plan = Plan()
+    balance = _balance(snapshot, username)
+    reason = "Cancelled by the user"
+    plan.add(
+        transact_update(
+            order_status_update(
+                tables.orders,
+                order.order_id,
+                OrderStatus.CANCELLED,
+                now=now,
+                expected_version=order.version,
+                reason=reason,
+            )
+        ),
+        order_status_failed(order.order_id, OrderStatus.CANCELLED, order.version),
+    )
+    cancelled = order.model_copy(
+        update={
+            "status": OrderStatus.CANCELLED,
+            "status_reason": reason,
+            "version": order.version + 1,
+            "updated_at": now,
+        }
+    )
+    result: dict[str, Any] = {"amount": ZERO, "balance": balance.balance}
+    if order.order_type.is_buy:
+        released = order.total_amount or ZERO
+        result["balance"] = _change_balance(plan, tables, balance, released, now)
+        result["amount"] = released
+        result["balance_transaction"] = _ledger(
+            plan,
+            tables,
+            BalanceTransaction(
+                username=username,
+                transaction_type=TransactionType.SYSTEM_ADJUSTMENT,
+                amount=released,
+                description="Released: limit buy cancelled",
+                reference_id=order.order_id,
+                created_at=now,
+            ),
+        )
+    else:
+        result["holding"] = _change_holding(
+            plan, tables, username, order.asset_id, snapshot, delta=order.quantity, now=now
+        )
+        result["quantity"] = order.quantity
+        result["asset_transaction"] = _asset_ledger(
+            plan,
+            tables,
+            AssetTransaction(
+                username=username,
+                asset_id=order.asset_id,
+                transaction_type=AssetTransactionType.SYSTEM_ADJUSTMENT,
+                quantity=order.quantity,
+                price_usd=order.limit_price or ZERO,
+                order_id=order.order_id,
+                created_at=now,
+            ),
+        )
+    plan.result = FlowResult(
+        flow=FlowType.CANCEL_ORDER,
+        username=username,
+        asset_id=order.asset_id,
+        price=order.limit_price,
+        order=cancelled,
+        committed_at=now,
+        **result,
+    )
+    return plan

@@ -1,0 +1,57 @@
+"""What a money flow did: the outcome a caller shows, logs or stores."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+
+from pydantic import Field
+
+from cnop.data.models import AssetTransaction, BalanceTransaction, CNOPModel, Order
+from cnop.data.types import utc_now
+
+__all__ = ["FlowResult", "FlowType"]
+
+
+class FlowType(str, Enum):
+    """The flows a :class:`~cnop.data.TransactionManager` runs (also the lock operation name)."""
+
+    DEPOSIT = "deposit"
+    WITHDRAW = "withdraw"
+    BUY = "buy"
+    SELL = "sell"
+    LIMIT_ORDER = "limit_order"
+    CANCEL_ORDER = "cancel_order"
+
+
+class FlowResult(CNOPModel):
+    """Exactly what one committed flow changed.
+
+    ``amount`` is the signed change of the USD balance (+ credit, - debit, 0 when the
+    balance was not touched) and ``quantity`` the signed change of the holding of
+    ``asset_id``. ``balance`` and ``holding`` are the values this flow's transaction
+    wrote (not a later read), ``price`` the unit price used. ``replayed`` is true when
+    the idempotency key had already been applied and this is the stored result.
+    """
+
+    flow: FlowType
+    username: str
+    amount: Decimal
+    asset_id: str | None = None
+    quantity: Decimal | None = None
+    price: Decimal | None = None
+    balance: Decimal
+    holding: Decimal | None = None
+    order: Order | None = None
+    balance_transaction: BalanceTransaction | None = None
+    asset_transaction: AssetTransaction | None = None
+    idempotency_key: str | None = None
+    replayed: bool = False
+    committed_at: datetime = Field(default_factory=utc_now)
+
+    @property
+    def records(self) -> tuple[Order | BalanceTransaction | AssetTransaction, ...]:
+        """The order and ledger records this flow wrote, in that order."""
+        found = (self.order, self.balance_transaction, self.asset_transaction)
+        return tuple(r for r in found if r is not None)
