@@ -54,6 +54,17 @@ def test_log_level_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.usefixtures("unconfigure")
+@pytest.mark.parametrize(("given", "written"), [("warn", "WARNING"), (" Fatal ", "CRITICAL")])
+def test_level_aliases(given: str, written: str) -> None:
+    out = io.StringIO()
+    configure_logging(service="svc", level=given, sink=out)
+    log.warning(action=LogAction.ERROR, message="w")
+    log.critical(action=LogAction.ERROR, message="c")
+    levels = [json.loads(x)["level"] for x in out.getvalue().splitlines()]
+    assert levels == (["WARNING", "CRITICAL"] if written == "WARNING" else ["CRITICAL"])
+
+
+@pytest.mark.usefixtures("unconfigure")
 def test_explicit_argument_wins_over_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOG_LEVEL", "ERROR")
     monkeypatch.setenv("LOG_FORMAT", "console")

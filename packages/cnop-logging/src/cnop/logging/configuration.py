@@ -41,6 +41,8 @@ Format = Literal["json", "console"]
 LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
 FORMATS = ("json", "console")
 _STDLIB_LEVELS = {"TRACE": logging.DEBUG, "SUCCESS": logging.INFO}
+# Spellings other tools use for the same levels.
+_LEVEL_ALIASES = {"WARN": "WARNING", "FATAL": "CRITICAL"}
 _LOGURU_DEFAULT_HANDLER_ID = 0
 
 
@@ -67,11 +69,12 @@ def _choose(
     source = arg_name
     if value is None:
         source, value = env_name, os.environ.get(env_name) or default
-    if not isinstance(value, str) or value.strip().upper() not in {a.upper() for a in allowed}:
-        raise CNOPConfigurationException(
-            f"{source}: {value!r:.40} is not one of {', '.join(allowed)}"
-        )
-    return value.strip().upper() if allowed is LEVELS else value.strip().lower()
+    if isinstance(value, str):
+        upper = value.strip().upper()
+        upper = _LEVEL_ALIASES.get(upper, upper) if allowed is LEVELS else upper
+        if upper in {a.upper() for a in allowed}:
+            return upper if allowed is LEVELS else upper.lower()
+    raise CNOPConfigurationException(f"{source}: {value!r:.40} is not one of {', '.join(allowed)}")
 
 
 def _make_formatter(fmt: str, service: str) -> Callable[[Any], str]:

@@ -36,6 +36,14 @@ class InterceptHandler(logging.Handler):
     with ``extra=`` become fields (``action`` and ``user`` fill those schema fields).
     """
 
+    def handle(self, record: logging.LogRecord) -> bool:
+        # No handler lock around emit(): loguru serialises writes itself, and a second
+        # lock would make every thread that logs through the stdlib wait in line.
+        if not self.filter(record):
+            return False
+        self.emit(record)
+        return True
+
     def emit(self, record: logging.LogRecord) -> None:
         try:
             level: str | int = _LOGURU_LEVELS.get(record.levelno, record.levelno)
