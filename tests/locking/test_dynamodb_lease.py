@@ -14,6 +14,7 @@ from cnop.exceptions import (
     CNOPConfigurationException,
     CNOPLockTimeoutException,
     CNOPServiceUnavailableException,
+    CNOPValidationException,
 )
 from cnop.locking import Attempt, DynamoDBLockBackend, LockManager
 from cnop.locking.dynamodb_core import Observation, acquire_request, refused
@@ -128,3 +129,27 @@ def test_a_conditional_failure_without_an_item_means_try_again() -> None:
         stub.add_client_error("update_item", "ConditionalCheckFailedException")
         attempt = backend.try_acquire("x", "token", 1.0, None)
     assert attempt == Attempt(False, retry_after=0.0)
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"table": "x"}, "table"),
+        ({"table": "has space"}, "table"),
+        ({"table": 5}, "table"),
+        ({"table": "locks", "poll_interval": 0}, "poll_interval"),
+        ({"table": "locks", "poll_interval": "fast"}, "poll_interval"),
+    ],
+)
+def test_bad_dynamodb_settings_are_refused(options: dict[str, object], field: str) -> None:
+    with pytest.raises(CNOPValidationException) as caught:
+        LockManager.dynamodb(region_name="us-east-1", **options)  # type: ignore[arg-type]
+    assert caught.value.errors[0]["field"] == field
+
+
+def test_a_missing_region_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    for variable in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    with pytest.raises(CNOPConfigurationException, match="AWS_REGION"):
+        LockManager.dynamodb("locks")

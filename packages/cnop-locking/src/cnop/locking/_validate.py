@@ -94,3 +94,25 @@ def wait(value: object, field: str = "wait") -> float:
             field, f"must be between 0 and {MAX_WAIT:.0f} seconds, got {value!r}"
         )
     return seconds
+
+
+_TABLE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+
+
+def table_name(value: object) -> str:
+    """A DynamoDB table name: 3-255 of ``A-Z a-z 0-9 _ . -``."""
+    if not isinstance(value, str) or not _TABLE.match(value):
+        raise CNOPValidationException.for_field(
+            "table", f"must be a DynamoDB table name (3-255 of A-Z a-z 0-9 _ . -), got {value!r}"
+        )
+    return value
+
+
+def poll_interval(value: object) -> float:
+    """How often a DynamoDB waiter re-reads: 0.01 to 10 seconds."""
+    seconds = _seconds("poll_interval", value)
+    if not 0.01 <= seconds <= 10:
+        raise CNOPValidationException.for_field(
+            "poll_interval", f"must be between 0.01 and 10 seconds, got {value!r}"
+        )
+    return seconds

@@ -11,8 +11,10 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import NoRegionError
 
-from cnop.locking import dynamodb_core
+from cnop.exceptions import CNOPConfigurationException
+from cnop.locking import _validate, dynamodb_core
 from cnop.locking.backend import Attempt
 
 CONNECT_TIMEOUT = 2.0
@@ -32,9 +34,9 @@ class DynamoDBLockBackend:
     def __init__(
         self, table: str, client: Any, *, poll_interval: float = DEFAULT_POLL_INTERVAL
     ) -> None:
-        self.table = table
+        self.table = _validate.table_name(table)
         self._client = client
-        self.poll_interval = poll_interval
+        self.poll_interval = _validate.poll_interval(poll_interval)
 
     @classmethod
     def connect(
@@ -55,9 +57,16 @@ class DynamoDBLockBackend:
             read_timeout=READ_TIMEOUT,
             retries={"max_attempts": 2, "mode": "standard"},
         )
-        client = boto3.client(
-            "dynamodb", endpoint_url=endpoint_url, region_name=region_name, config=config
-        )
+        try:
+            client = boto3.client(
+                "dynamodb", endpoint_url=endpoint_url, region_name=region_name, config=config
+            )
+        except NoRegionError:
+            raise CNOPConfigurationException(
+                "No AWS region for the DynamoDB lock table: set AWS_REGION or pass region_name"
+            ) from None
+        except ValueError as exc:  # e.g. a malformed endpoint_url
+            raise CNOPConfigurationException(f"DynamoDB lock backend: {exc}") from None
         return cls(table, client, poll_interval=poll_interval)
 
     def create_table(self, wait: bool = True) -> None:

@@ -162,6 +162,11 @@ def map_error(exc: Exception, table: str) -> CNOPException:
             f"DynamoDB lock table {table!r} is unreachable ({type(exc).__name__})",
             details={"backend": "dynamodb", "table": table},
         )
+    if isinstance(exc, (boto_errors.NoCredentialsError, boto_errors.PartialCredentialsError)):
+        return CNOPConfigurationException(
+            f"No AWS credentials for the DynamoDB lock table {table!r}",
+            details={"backend": "dynamodb", "table": table},
+        )
     if code in _THROTTLED:
         return CNOPServiceUnavailableException(
             f"DynamoDB lock table {table!r} is throttling or unavailable ({code})",
