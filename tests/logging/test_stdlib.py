@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import logging
+import threading
 
 import httpx
 import pytest
@@ -116,3 +117,20 @@ def test_custom_stdlib_levels_are_kept(captured: CapturedLines, level: int) -> N
     logging.getLogger("custom").log(level, "custom level %d", level)
     line = captured.by_message(f"custom level {level}")
     assert line["level"] == f"Level {level}"
+
+
+def test_stdlib_records_from_many_threads(captured: CapturedLines) -> None:
+    def work(n: int) -> None:
+        with request_context(f"std-thread-{n}"):
+            for step in range(100):
+                logging.getLogger(f"lib.worker{n}").info("step %d", step)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    lines = [x for x in captured.records() if x["logger"].startswith("lib.worker")]
+    assert len(lines) == 800
+    for line in lines:
+        assert line["request_id"] == f"std-thread-{line['logger'].removeprefix('lib.worker')}"
