@@ -1,0 +1,118 @@
+"""Idempotency keys: a repeated request is applied once and answered with the first result."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from cnop.data import BalanceDAO, DataSettings, TransactionManager
+from cnop.data.transactions import idempotency, runner
+from cnop.exceptions import (
+    CNOPIdempotencyConflictException,
+    CNOPInsufficientBalanceException,
+    CNOPValidationException,
+)
+
+
+def _key(unique_name: Callable[[str], str]) -> str:
+    return unique_name("k")  # k-<12 hex>: well under 36 characters
+
+
+def test_a_repeated_deposit_is_applied_once_and_replays_the_result(
+    flows: Any,
+    make_user: Callable[[], str],
+    data_settings: DataSettings,
+    unique_name: Callable[[str], str],
+) -> None:
+    name, key = make_user(), _key(unique_name)
+    first = flows.deposit(name, "25.00", idempotency_key=key)
+    again = flows.deposit(name, Decimal("25"), idempotency_key=key)  # same amount, other notation
+    assert not first.replayed
+    assert again.replayed
+    assert again.model_copy(update={"replayed": False}) == first
+    balances = BalanceDAO(settings=data_settings)
+    assert balances.get_balance(name).balance == Decimal(25)
+    assert len(balances.list_transactions(name).items) == 1
+
+
+def test_the_same_key_with_other_parameters_is_a_conflict(
+    flows: Any, make_user: Callable[[], str], unique_name: Callable[[str], str]
+) -> None:
+    name, key = make_user(), _key(unique_name)
+    flows.deposit(name, "10", idempotency_key=key)
+    with pytest.raises(CNOPIdempotencyConflictException, match="already used for a different"):
+        flows.deposit(name, "11", idempotency_key=key)
+    with pytest.raises(CNOPIdempotencyConflictException):
+        flows.withdraw(name, "10", idempotency_key=key)
+
+
+def test_a_replay_is_recognised_even_when_the_flow_could_not_run_again(
+    flows: Any, make_user: Callable[[], str], unique_name: Callable[[str], str]
+) -> None:
+    name, key = make_user(), _key(unique_name)
+    flows.deposit(name, "10")
+    first = flows.withdraw(name, "10", idempotency_key=key)
+    # The balance is now 0, so planning the withdrawal again would refuse it: the record wins.
+    again = flows.withdraw(name, "10", idempotency_key=key)
+    assert again.replayed
+    assert again.balance_transaction == first.balance_transaction
+
+
+def test_a_refused_request_does_not_spend_its_key(
+    flows: Any, make_user: Callable[[], str], unique_name: Callable[[str], str]
+) -> None:
+    name, key = make_user(), _key(unique_name)
+    with pytest.raises(CNOPInsufficientBalanceException):
+        flows.withdraw(name, "5", idempotency_key=key)
+    flows.deposit(name, "5")
+    done = flows.withdraw(name, "5", idempotency_key=key)  # DynamoDB saw the token fail before
+    assert (done.replayed, done.balance) == (False, Decimal(0))
+
+
+def test_keys_of_different_users_do_not_collide(
+    flows: Any, make_user: Callable[[], str], unique_name: Callable[[str], str]
+) -> None:
+    key = _key(unique_name)
+    alice, bob = make_user(), make_user()
+    assert flows.deposit(alice, "1", idempotency_key=key).balance == 1
+    assert flows.deposit(bob, "2", idempotency_key=key).balance == 2
+
+
+def test_after_dynamodb_forgot_the_token_the_record_still_applies_it_once(
+    make_user: Callable[[], str],
+    data_settings: DataSettings,
+    unique_name: Callable[[str], str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    flows = TransactionManager(settings=data_settings)
+    name, key = make_user(), _key(unique_name)
+    first = flows.deposit(name, "7", idempotency_key=key)
+    # DynamoDB keeps a ClientRequestToken 10 minutes; past that, it is a new token to it.
+    monkeypatch.setattr(runner, "attempt_token", lambda _key, _attempt: _fresh_token())
+    again = flows.deposit(name, "7", idempotency_key=key)
+    assert again.replayed
+    assert again.balance_transaction == first.balance_transaction
+    assert BalanceDAO(settings=data_settings).get_balance(name).balance == Decimal(7)
+
+
+def _fresh_token() -> str:
+    return str(uuid.uuid4())
+
+
+@pytest.mark.parametrize("bad", ["", "x" * 37, "has space", "semi;colon", "ünïcode", 42, b"bytes"])
+def test_malformed_keys_are_refused_before_any_request(bad: Any) -> None:
+    with pytest.raises(CNOPValidationException, match="idempotency_key"):
+        idempotency.check_idempotency_key(bad)
+
+
+def test_tokens_fit_dynamodb() -> None:
+    key = "k" * 36
+    tokens = {idempotency.attempt_token(key, n) for n in range(5)}
+    assert len(tokens) == 5
+    assert idempotency.attempt_token(key, 0) == key
+    assert all(1 <= len(t) <= 36 for t in tokens)
+    assert len(idempotency.attempt_token(None, 0)) == 36
