@@ -153,10 +153,13 @@ def test_audit_record_fixed_schema(captured: CapturedLines) -> None:
 
 
 def test_audit_schema_fields_win_over_extra_fields(captured: CapturedLines) -> None:
-    AuditLogger().record(AuditEvent.LOGOUT, user="carol", success=True, outcome="forged")
+    extra = {"outcome": "forged", "action": "forged", "message": "forged"}
+    AuditLogger().record(AuditEvent.LOGOUT, user="carol", success=True, **extra)
     (line,) = captured.records()
     assert line["outcome"] == "success"
     assert line["action"] == "logout"
+    assert line["message"] == "audit logout: success"
+    assert (line["field_action"], line["field_message"]) == ("forged", "forged")
 
 
 def test_metrics_record_without_sdk_is_a_quiet_no_op(capsys: pytest.CaptureFixture[str]) -> None:

@@ -49,6 +49,10 @@ class AuditLogger:
         if reason:
             message = f"{message} ({reason})"
         emit = self._log.info if success else self._log.warning
-        # The schema's fields win over extra fields of the same name.
+        # The schema's fields win over extra fields of the same name; extra "action" or
+        # "message" fields are kept under a prefixed name like any clashing field.
+        for clash in ("action", "message"):
+            if clash in fields:
+                fields[f"field_{clash}"] = fields.pop(clash)
         schema = {"event": event, "success": bool(success), "outcome": outcome, "reason": reason}
         emit(action=action, message=message, user=user, **{**fields, **schema})
