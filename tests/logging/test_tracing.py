@@ -138,3 +138,24 @@ def test_traced_refuses_bad_arguments() -> None:
         traced("")
     with pytest.raises(CNOPValidationException, match="attributes"):
         traced("x", attributes=[("a", 1)])  # type: ignore[arg-type]
+
+
+def test_default_exporter_follows_the_environment_then_what_is_installed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from cnop.logging.tracing import _exporter, _otlp_class
+
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "none")
+    assert _exporter(None) is None
+    monkeypatch.delenv("OTEL_TRACES_EXPORTER")
+    expected = "OTLPSpanExporter" if _otlp_class() is not None else "ConsoleSpanExporter"
+    assert type(_exporter(None)).__name__ == expected
+
+
+def test_otlp_without_its_exporter_is_a_clear_error() -> None:
+    from cnop.logging.tracing import _exporter, _otlp_class
+
+    if _otlp_class() is not None:
+        pytest.skip("an OTLP exporter is installed here")
+    with pytest.raises(CNOPConfigurationException, match="opentelemetry-exporter-otlp"):
+        _exporter("otlp")
