@@ -181,3 +181,13 @@ def test_metrics_record_without_sdk_is_a_quiet_no_op(capsys: pytest.CaptureFixtu
         is errors
     )
     assert wait.labels == ("backend", "outcome")
+
+
+def test_every_public_name_is_importable_from_the_root() -> None:
+    import cnop.logging as root
+
+    for name in root.__all__:
+        assert getattr(root, name) is not None, name
+    assert set(root.__all__) <= set(dir(root))
+    with pytest.raises(AttributeError, match="no attribute 'missing_name'"):
+        root.missing_name  # noqa: B018 - the attribute access is the test
