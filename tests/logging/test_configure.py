@@ -6,6 +6,7 @@ import io
 import json
 import subprocess
 import sys
+import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -176,3 +177,22 @@ def test_import_configures_nothing_and_loads_no_optional_module() -> None:
     # loguru's own default handler is untouched until configure_logging() runs.
     assert "| INFO     |" in done.stderr
     assert "host line" in done.stderr
+
+
+@pytest.mark.usefixtures("unconfigure")
+def test_concurrent_configuration_leaves_exactly_one_handler() -> None:
+    out = io.StringIO()
+    barrier = threading.Barrier(8)
+
+    def configure() -> None:
+        barrier.wait()
+        for _ in range(20):
+            configure_logging(service="svc", sink=out)
+
+    threads = [threading.Thread(target=configure) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    log.info(action=LogAction.SERVICE_START, message="after the race")
+    assert [json.loads(x)["message"] for x in out.getvalue().splitlines()] == ["after the race"]
