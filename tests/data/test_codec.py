@@ -86,3 +86,20 @@ def test_malformed_items_are_a_typed_error() -> None:
     item["version"] = {"S": "one"}
     with pytest.raises(CNOPDatabaseOperationException, match="'version' has the wrong type"):
         USER_MAPPER.from_item(item)
+
+
+def test_decoded_models_behave_like_validated_ones() -> None:
+    order = Order.new(
+        "ada_lovelace",
+        OrderCreate(order_type="limit_buy", asset_id="BTC", quantity="1", limit_price="2"),
+    )
+    back = ORDER_MAPPER.from_item(ORDER_MAPPER.to_item(order))
+    assert back == order
+    assert back.model_dump() == order.model_dump()
+    assert back.model_dump_json() == order.model_dump_json()
+    assert list(back.model_dump()) == list(Order.model_fields)
+    assert Order.model_validate_json(back.model_dump_json()) == order
+    assert hash(back) == hash(order)
+    assert "price" not in back.model_fields_set  # None fields were not stored
+    with pytest.raises(Exception, match="frozen"):
+        back.quantity = Decimal(5)  # type: ignore[misc]

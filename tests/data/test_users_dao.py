@@ -122,3 +122,15 @@ def test_authenticate_same_error_for_unknown_user_and_wrong_password(
     daos.users.update_user(user.username, UserUpdate(is_active=False), 1)
     with pytest.raises(CNOPInvalidCredentialsException):
         daos.users.authenticate_user(user.username, "correct horse", verifier)
+
+
+def test_authenticate_with_cnop_auth_password_manager(
+    daos: SimpleNamespace, user_input: Callable[..., UserCreate], new_username: Callable[[], str]
+) -> None:
+    auth = pytest.importorskip("cnop.auth")
+    passwords = auth.PasswordManager()
+    user = daos.users.create_user(user_input(), passwords.hash_password("Tr0ub4dor&3-horse"))
+    assert daos.users.authenticate_user(user.username, "Tr0ub4dor&3-horse", passwords) == user
+    for name, password in [(user.username, "wrong-password-1"), (new_username(), "x\x00y")]:
+        with pytest.raises(CNOPInvalidCredentialsException):
+            daos.users.authenticate_user(name, password, passwords)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from enum import Enum
+from operator import attrgetter
 from typing import Any, Generic, TypeVar
 
 from cnop.data.models import CNOPModel
@@ -46,10 +47,22 @@ M = TypeVar("M", bound=CNOPModel)
 
 @dataclass(frozen=True, slots=True)
 class FieldCodec:
-    """How one Python type becomes an attribute value and back."""
+    """How one Python type becomes an attribute value and back.
 
-    encode: Callable[[Any], AttributeValue]
-    decode: Callable[[AttributeValue], Any]
+    The attribute is ``{tag: render(value)}``; reading it back is ``parse(attribute[tag])``
+    (``None`` for either means the value is used as it is).
+    """
+
+    tag: str
+    render: Callable[[Any], Any] | None = None
+    parse: Callable[[Any], Any] | None = None
+
+    def encode(self, value: Any) -> AttributeValue:
+        return {self.tag: value if self.render is None else self.render(value)}
+
+    def decode(self, attribute: AttributeValue) -> Any:
+        raw = attribute[self.tag]
+        return raw if self.parse is None else self.parse(raw)
 
 
 def format_timestamp(value: datetime) -> str:
@@ -64,19 +77,22 @@ def parse_timestamp(text: str) -> datetime:
     return datetime.fromisoformat(text[:-1]).replace(tzinfo=timezone.utc)
 
 
-STR = FieldCodec(lambda v: {"S": v}, lambda a: a["S"])
-DECIMAL = FieldCodec(lambda v: {"N": str(v)}, lambda a: Decimal(a["N"]))
-INT = FieldCodec(lambda v: {"N": str(v)}, lambda a: int(a["N"]))
-BOOL = FieldCodec(lambda v: {"BOOL": v}, lambda a: a["BOOL"])
-TIMESTAMP = FieldCodec(lambda v: {"S": format_timestamp(v)}, lambda a: parse_timestamp(a["S"]))
-DATE = FieldCodec(lambda v: {"S": v.isoformat()}, lambda a: date.fromisoformat(a["S"]))
+STR = FieldCodec("S")
+DECIMAL = FieldCodec("N", str, Decimal)
+INT = FieldCodec("N", str, int)
+BOOL = FieldCodec("BOOL")
+TIMESTAMP = FieldCodec("S", format_timestamp, parse_timestamp)
+DATE = FieldCodec("S", date.isoformat, date.fromisoformat)
 
 E = TypeVar("E", bound=Enum)
 
 
 def enum_codec(enum: type[E]) -> FieldCodec:
     """Store an enum member as its (string) value."""
-    return FieldCodec(lambda v: {"S": v.value}, lambda a: enum(a["S"]))
+    return FieldCodec("S", attrgetter("value"), enum)
+
+
+_MISSING: Any = object()
 
 
 class ItemMapper(Generic[M]):
@@ -92,20 +108,27 @@ class ItemMapper(Generic[M]):
         if missing:
             raise TypeError(f"{model.__name__} fields without a codec: {sorted(missing)}")
         self.model = model
-        self._fields = tuple(fields.items())
         self._by_name = dict(fields)
-        self._keys = keys
-        self._required = frozenset(
-            name for name, info in model.model_fields.items() if info.is_required()
+        # (name, tag, render, parse) in the model's field order: a flat loop, no dispatch.
+        self._plan = tuple(
+            (name, fields[name].tag, fields[name].render, fields[name].parse)
+            for name in model.model_fields
         )
+        self._keys = keys
+        # Fields without a plain default must come from the item; the others start at it.
+        self._template = {
+            name: _MISSING if info.is_required() or info.default_factory else info.default
+            for name, info in model.model_fields.items()
+        }
 
     def to_item(self, entity: M) -> Item:
         """The full item for ``entity``, key attributes included."""
         item: Item = {name: {"S": value} for name, value in self._keys(entity).items()}
-        for name, codec in self._fields:
-            value = getattr(entity, name)
+        data = entity.__dict__
+        for name, tag, render, _ in self._plan:
+            value = data[name]
             if value is not None:
-                item[name] = codec.encode(value)
+                item[name] = {tag: value if render is None else render(value)}
         return item
 
     def encode_field(self, name: str, value: Any) -> AttributeValue:
@@ -114,18 +137,31 @@ class ItemMapper(Generic[M]):
 
     def from_item(self, item: Mapping[str, AttributeValue]) -> M:
         """The model stored in ``item`` (key attributes are ignored)."""
-        values: dict[str, Any] = {}
+        values = dict(self._template)
+        found = set()
+        name = ""
         try:
-            for name, codec in self._fields:
+            for name, tag, _, parse in self._plan:
                 attribute = item.get(name)
-                if attribute is not None and "NULL" not in attribute:
-                    values[name] = codec.decode(attribute)
+                if attribute is None or "NULL" in attribute:
+                    continue
+                raw = attribute[tag]
+                values[name] = raw if parse is None else parse(raw)
+                found.add(name)
         except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
             raise self._corrupt(f"attribute {name!r} has the wrong type") from exc
-        if not self._required.issubset(values):
-            missing = sorted(self._required - set(values))
-            raise self._corrupt(f"attributes {missing} are missing")
-        return self.model.model_construct(**values)
+        if len(found) < len(values):
+            missing = sorted(n for n, v in values.items() if v is _MISSING)
+            if missing:
+                raise self._corrupt(f"attributes {missing} are missing")
+        # What model_construct does, without its per-call bookkeeping: the values were
+        # validated when the item was written and have just been decoded to their types.
+        entity = self.model.__new__(self.model)
+        object.__setattr__(entity, "__dict__", values)
+        object.__setattr__(entity, "__pydantic_fields_set__", found)
+        object.__setattr__(entity, "__pydantic_extra__", None)
+        object.__setattr__(entity, "__pydantic_private__", None)
+        return entity
 
     def _corrupt(self, problem: str) -> CNOPDatabaseOperationException:
         return CNOPDatabaseOperationException(

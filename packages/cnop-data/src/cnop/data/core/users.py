@@ -223,8 +223,9 @@ def check_credentials(user: User | None, password: str, verifier: PasswordVerifi
         matches = verifier.verify_password(
             password, user.password_hash if user is not None else _DUMMY_HASH
         )
-    except (ValueError, TypeError):
-        # e.g. bcrypt refuses a password over 72 bytes: a failed login, never a 500.
+    except (ValueError, TypeError, CNOPValidationException):
+        # A password the verifier refuses (over bcrypt's 72 bytes, a NUL byte...) is a
+        # failed login, never a 500 or a hint about the account.
         matches = False
     if user is None or not matches or not user.is_active:
         raise CNOPInvalidCredentialsException(ErrorMessage.INVALID_CREDENTIALS)
