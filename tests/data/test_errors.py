@@ -157,3 +157,26 @@ def test_settings_refuse_bad_environment() -> None:
     assert config.max_pool_connections == 64
     assert config.retries == {"mode": "standard", "max_attempts": 3}
     assert "0123456789abcdef" not in repr(settings)
+
+
+async def test_async_connection_failure_is_a_database_connection_error() -> None:
+    from cnop.data import AsyncUserDAO, open_async_client
+
+    settings = DataSettings(
+        region="us-east-1",
+        endpoint_url="http://127.0.0.1:9",
+        connect_timeout=0.2,
+        read_timeout=0.2,
+        max_attempts=1,
+    )
+    async with open_async_client(settings) as client:
+        with pytest.raises(CNOPDatabaseConnectionException, match="Could not reach DynamoDB"):
+            await AsyncUserDAO(client, settings=settings).get_user_by_username("alice_01")
+
+
+async def test_async_missing_table(data_settings: DataSettings, async_client: Any) -> None:
+    from cnop.data import AsyncUserDAO
+
+    settings = data_settings.with_tables(TableNames(users="no-such-users-table"))
+    with pytest.raises(CNOPConfigurationException, match="'no-such-users-table' does not exist"):
+        await AsyncUserDAO(async_client, settings=settings).get_user_by_username("alice_01")

@@ -8,7 +8,16 @@ from types import SimpleNamespace
 
 import pytest
 
-from cnop.data import AssetTransaction, BalanceTransaction, UserCreate, new_id
+from cnop.data import (
+    AssetTransaction,
+    BalanceTransaction,
+    DataSettings,
+    UserCreate,
+    dynamodb_client,
+    new_id,
+)
+from cnop.data.core.requests import asset_balance_change
+from cnop.data.types import utc_now
 from cnop.exceptions import (
     CNOPAssetBalanceNotFoundException,
     CNOPBalanceNotFoundException,
@@ -82,8 +91,44 @@ def test_batch_write_of_many_records_splits_and_lists(
     assert sum(r.amount for r in listed) == Decimal(30)
 
 
-def test_holdings_of_a_user(daos: SimpleNamespace, user_input: Callable[..., UserCreate]) -> None:
+def test_holdings_of_a_user(
+    daos: SimpleNamespace, data_settings: DataSettings, user_input: Callable[..., UserCreate]
+) -> None:
     name = daos.users.create_user(user_input(), "h").username
     with pytest.raises(CNOPAssetBalanceNotFoundException, match="holds no BTC"):
         daos.holdings.get_asset_balance(name, "btc")
     assert daos.holdings.list_asset_balances(name).items == []
+    # Holdings change only inside transactions; write three with the public builder.
+    client = dynamodb_client(data_settings)
+    for asset, qty in [("ETH", "2"), ("BTC", "0.5"), ("SOL", "10.12345678")]:
+        client.transact_write_items(
+            TransactItems=[
+                asset_balance_change(
+                    data_settings.tables.orders, name, asset, Decimal(qty), now=utc_now()
+                )
+            ]
+        )
+    btc = daos.holdings.get_asset_balance(name, "btc")
+    assert (btc.asset_id, btc.quantity, btc.version) == ("BTC", Decimal("0.5"), 1)
+    first = daos.holdings.list_asset_balances(name, limit=2)
+    rest = daos.holdings.list_asset_balances(name, limit=2, cursor=first.next_cursor)
+    assert [h.asset_id for h in first.items + rest.items] == ["BTC", "ETH", "SOL"]
+    assert rest.next_cursor is None
+    assert rest.items[0].quantity == Decimal("10.12345678")
+
+
+def test_single_asset_transaction(daos: SimpleNamespace, new_username: Callable[[], str]) -> None:
+    record = AssetTransaction(
+        username=new_username(),
+        asset_id="ETH",
+        transaction_type="sell",
+        quantity="-0.25",
+        price_usd="3000.5",
+        order_id=new_id(),
+    )
+    assert daos.asset_transactions.create_transaction(record) == record
+    with pytest.raises(CNOPEntityAlreadyExistsException):
+        daos.asset_transactions.create_transaction(record)
+    assert daos.asset_transactions.get_transaction(record.username, record.transaction_id) == record
+    with pytest.raises(CNOPTransactionNotFoundException):
+        daos.asset_transactions.get_transaction(record.username, new_id())
