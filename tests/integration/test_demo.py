@@ -1,0 +1,90 @@
+"""The README's first command: the demo tells its whole story and writes JSON logs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+DEMO = Path(__file__).resolve().parents[2] / "tools" / "demo.py"
+STEPS = [
+    "1. Create the tables",
+    "2. Register two users",
+    "3. Log in",
+    "4. The gateway forwards signed headers",
+    "5. Deposit 10,000.00 USD",
+    "6. Buy 0.05 BTC",
+    "7. Sell 0.02 BTC",
+    "8. Try to sell 1 BTC",
+    "9. 20 concurrent deposits",
+    "10. History of",
+    "11. Final balances",
+]
+
+
+def _run_demo(tmp_path: Path, *args: str) -> tuple[str, list[dict[str, object]]]:
+    log_file = tmp_path / "logs" / "demo.log"
+    env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL_DYNAMODB"}
+    done = subprocess.run(
+        [sys.executable, str(DEMO), "--log-file", str(log_file), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    entries = [json.loads(line) for line in log_file.read_text().splitlines()]
+    return done.stdout, entries
+
+
+def _check_story(out: str, entries: list[dict[str, object]]) -> None:
+    positions = [out.index(step) for step in STEPS]
+    assert positions == sorted(positions), "the steps are out of order"
+    assert "the repeat was replayed=True, balance still 10000.00 USD" in out
+    assert "paid 3200.00 USD at 64000; balance 6800.00 USD, holding 0.05 BTC" in out
+    assert "received 1280.00 USD; balance 8080.00 USD, holding 0.03 BTC" in out
+    assert (
+        "refused (INSUFFICIENT_ASSET_BALANCE, HTTP 422): Insufficient BTC: 1 needed, 0.03 held"
+        in out
+    )
+    assert "20 deposits committed, none lost: balance 100.00 USD" in out
+    history = out[out.index("10. History") : out.index("11. Final")].splitlines()[1:]
+    kinds = [line.split()[0] for line in history if line.strip()]
+    assert kinds == ["sell", "order_sale", "buy", "order_payment", "deposit"]
+    assert "8080.00 USD; 0.03 BTC" in out
+    assert "100.00 USD; no assets" in out
+
+    commits = [e for e in entries if e["action"] == "transaction_commit"]
+    assert len(commits) == 24  # 2 deposits (one replayed), buy, sell, 20 deposits
+    assert sum(1 for e in commits if e["replayed"]) == 1
+    refused = [e for e in entries if e["action"] == "transaction_rollback"]
+    assert [e["error"] for e in refused] == ["INSUFFICIENT_ASSET_BALANCE"]
+    assert all(e["service"] == "cnop-demo" for e in entries)
+    text = json.dumps(entries)
+    assert "eyJ" not in text, "a JWT reached the logs"
+    assert "$2b$" not in text, "a password hash reached the logs"
+
+
+def test_the_embedded_demo_tells_the_story(tmp_path: Path) -> None:
+    out, entries = _run_demo(tmp_path)
+    assert "moto's in-process DynamoDB (embedded)" in out
+    assert "locks: in-memory" in out
+    _check_story(out, entries)
+
+
+def test_the_demo_runs_against_real_servers(
+    tmp_path: Path, dynamodb_endpoint: str, redis_url: str
+) -> None:
+    out, entries = _run_demo(
+        tmp_path, "--dynamodb-endpoint", dynamodb_endpoint, "--redis-url", redis_url
+    )
+    assert f"DynamoDB at {dynamodb_endpoint}" in out
+    assert f"Redis at {redis_url}" in out
+    _check_story(out, entries)
