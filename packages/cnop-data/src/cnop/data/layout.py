@@ -49,7 +49,6 @@ __all__ = [
     "ORDER_MAPPER",
     "USER_MAPPER",
     "asset_balance_key",
-    "asset_balance_prefix",
     "asset_key",
     "asset_transaction_key",
     "balance_key",
@@ -92,10 +91,6 @@ def user_asset_partition(username: str, asset_id: str) -> str:
 
 def category_partition(category: str) -> str:
     return f"CATEGORY#{category}"
-
-
-def asset_balance_prefix() -> str:
-    return ASSET_BALANCE_PREFIX
 
 
 # users table ----------------------------------------------------------------------

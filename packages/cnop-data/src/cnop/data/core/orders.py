@@ -13,6 +13,7 @@ from cnop.data.core.cursor import CursorCodec
 from cnop.data.core.paging import Page, PartitionQuery, query_page
 from cnop.data.core.steps import Call, Operation
 from cnop.data.enums import OrderStatus, allowed_previous_statuses
+from cnop.data.errors import ConditionFailedHandler
 from cnop.data.layout import (
     ORDER_MAPPER,
     ORDER_PREFIX,
@@ -144,7 +145,7 @@ def order_status_update(
 
 def order_status_failed(
     order_id: str, new_status: OrderStatus, expected_version: int | None
-) -> Any:
+) -> ConditionFailedHandler:
     """The handler that explains a failed status change from the order's old item."""
 
     def explain(old: Item | None) -> CNOPException:

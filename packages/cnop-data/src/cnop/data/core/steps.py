@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from typing import Any, TypeAlias, TypeVar
 
 from cnop.data.errors import ConditionFailedHandler, TransactionCancelledHandler
-from cnop.exceptions import CNOPException
 
 __all__ = ["Call", "Concurrently", "Operation", "Pause", "Step"]
 
@@ -47,6 +46,3 @@ class Concurrently:
 Step: TypeAlias = Call | Pause | Concurrently
 #: A core operation: yields steps, receives replies, returns ``T``.
 Operation = Generator[Step, Any, T]
-
-# Re-exported for executors' type hints.
-ReplyOrError: TypeAlias = dict[str, Any] | CNOPException
