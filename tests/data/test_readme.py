@@ -25,7 +25,7 @@ def test_readme_examples_run(
         monkeypatch.setenv(f"{name}_TABLE", prefix + name.lower())
     assert cli(["tables", "create"]) == 0
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.DOTALL)
-    assert len(blocks) == 3
+    assert len(blocks) >= 3  # every Python example in the README runs
     for block in blocks:
         code = block.replace("redis://localhost:6379/0", redis_url)
         exec(compile(code, str(README), "exec"), {"__name__": "readme"})  # noqa: S102
