@@ -34,11 +34,15 @@ from cnop.data import (
     AssetCreate,
     AssetDAO,
     AssetTransaction,
+    AssetTransactionType,
     BalanceTransaction,
     DataSettings,
     Order,
+    OrderStatus,
+    OrderType,
     TableNames,
     TransactionManager,
+    TransactionType,
     UserCreate,
     UserDAO,
     create_tables,
@@ -101,20 +105,23 @@ def hand_written_buy(client: Any, tables: TableNames, user: str, asset: str) -> 
     cost = QUANTITY * PRICE
     order = Order(
         username=user,
-        order_type="market_buy",
+        order_type=OrderType.MARKET_BUY,
         asset_id=asset,
         quantity=QUANTITY,
         price=PRICE,
         total_amount=cost,
-        status="completed",
+        status=OrderStatus.COMPLETED,
     )
     payment = BalanceTransaction(
-        username=user, transaction_type="order_payment", amount=-cost, reference_id=order.order_id
+        username=user,
+        transaction_type=TransactionType.ORDER_PAYMENT,
+        amount=-cost,
+        reference_id=order.order_id,
     )
     move = AssetTransaction(
         username=user,
         asset_id=asset,
-        transaction_type="buy",
+        transaction_type=AssetTransactionType.BUY,
         quantity=QUANTITY,
         price_usd=PRICE,
         order_id=order.order_id,
@@ -234,9 +241,11 @@ def main(argv: list[str]) -> int:
                     lambda u: hand_written_buy(client, settings.tables, u, asset),
                 )
                 for lock_label, flows in (("no lock", plain), ("user lock (Redis)", locked)):
-                    ours, failed = _measure(
-                        args.buys, args.threads, who, lambda u, f=flows: f.buy(u, asset, QUANTITY)
-                    )
+
+                    def buy(user: str, flows: TransactionManager = flows) -> object:
+                        return flows.buy(user, asset, QUANTITY)
+
+                    ours, failed = _measure(args.buys, args.threads, who, buy)
                     print(
                         f"   {label + ', ' + lock_label:<34}{ours:>12,.1f}"
                         f"{sum(failed.values()):>8}{peer:>13,.1f}{ours / peer:>7.2f}x"
