@@ -7,12 +7,11 @@ conditional PutItem/UpdateItem instead.
 
 from __future__ import annotations
 
-import random as _random
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 from cnop.data.codec import Item
+from cnop.data.core.backoff import DEFAULT_BACKOFF, Backoff
 from cnop.data.core.steps import Call, Concurrently, Operation, Pause
 from cnop.exceptions import CNOPException, CNOPServiceUnavailableException, CNOPValidationException
 
@@ -20,19 +19,6 @@ __all__ = ["BATCH_GET_LIMIT", "BATCH_WRITE_LIMIT", "Backoff", "batch_get", "batc
 
 BATCH_GET_LIMIT = 100
 BATCH_WRITE_LIMIT = 25
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Exponential backoff with full jitter: attempt n waits uniform(0, min(cap, base·2ⁿ))."""
-
-    base: float = 0.05
-    cap: float = 2.0
-    max_attempts: int = 8
-    jitter: Callable[[], float] = _random.random
-
-    def delay(self, attempt: int) -> float:
-        return self.jitter() * min(self.cap, self.base * 2.0**attempt)
 
 
 def _chunks(items: Sequence[Any], size: int) -> list[list[Any]]:
@@ -53,7 +39,7 @@ def batch_get(
     *,
     consistent: bool = False,
     concurrency: int = 4,
-    backoff: Backoff = Backoff(),
+    backoff: Backoff = DEFAULT_BACKOFF,
 ) -> Operation[list[Item]]:
     """Every found item for ``keys`` (duplicates removed; order: see the caller's mapping)."""
     unique = list({_key_id(k): k for k in keys}.values())
@@ -100,7 +86,7 @@ def batch_put(
     items: Sequence[Item],
     *,
     concurrency: int = 8,
-    backoff: Backoff = Backoff(),
+    backoff: Backoff = DEFAULT_BACKOFF,
 ) -> Operation[int]:
     """Write new immutable ``items`` in 25-item batches; returns how many were written."""
     seen: set[tuple[str, str]] = set()

@@ -6,12 +6,25 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from cnop.data.codec import Item, ItemMapper
+from cnop.data.core.backoff import Backoff
 from cnop.data.core.requests import get_item, put_new
-from cnop.data.core.steps import Call, Operation
+from cnop.data.core.steps import Call, Operation, Pause
 from cnop.data.models import CNOPModel
-from cnop.exceptions import CNOPEntityAlreadyExistsException, CNOPException, CNOPValidationException
+from cnop.exceptions import (
+    CNOPEntityAlreadyExistsException,
+    CNOPException,
+    CNOPServiceUnavailableException,
+    CNOPValidationException,
+)
 
-__all__ = ["check_version", "get_one", "put_one", "require_model"]
+__all__ = [
+    "check_version",
+    "get_one",
+    "is_transaction_conflict",
+    "put_one",
+    "require_model",
+    "transact_retrying_conflicts",
+]
 
 M = TypeVar("M", bound=CNOPModel)
 
@@ -56,3 +69,33 @@ def put_one(table: str, entity: M, mapper: ItemMapper[M], what: str) -> Operatio
         "put_item", put_new(table, mapper.to_item(entity)), table, on_condition_failed=exists
     )
     return entity
+
+
+def is_transaction_conflict(error: CNOPException) -> bool:
+    """Whether DynamoDB refused a write only because another transaction held its items."""
+    return isinstance(error, CNOPServiceUnavailableException) and (
+        "TransactionConflict" in error.details.get("reasons", ())
+        or error.details.get("dynamodb_error") == "TransactionConflictException"
+    )
+
+
+_CONFLICT_BACKOFF = Backoff(base=0.02, max_attempts=5)
+
+
+def transact_retrying_conflicts(
+    call: Call, backoff: Backoff = _CONFLICT_BACKOFF
+) -> Operation[dict[str, Any]]:
+    """Run a TransactWriteItems ``call``, retrying a cancellation caused only by a
+    concurrent transaction on the same items, so that the conditions decide the outcome
+    (e.g. "already exists" for every loser of a registration race), not the timing."""
+    attempt = 0
+    while True:
+        try:
+            reply: dict[str, Any] = yield call
+        except CNOPServiceUnavailableException as exc:
+            if not is_transaction_conflict(exc) or attempt >= backoff.max_attempts:
+                raise
+            attempt += 1
+            yield Pause(backoff.delay(attempt))
+        else:
+            return reply

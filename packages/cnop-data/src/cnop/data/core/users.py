@@ -7,7 +7,7 @@ from typing import Protocol
 
 from cnop.data.codec import Item
 from cnop.data.config import TableNames
-from cnop.data.core.common import check_version
+from cnop.data.core.common import check_version, transact_retrying_conflicts
 from cnop.data.core.requests import get_item, transact_put_new, transact_update
 from cnop.data.core.steps import Call, Operation
 from cnop.data.core.updates import version_condition_failed, versioned_update
@@ -97,7 +97,9 @@ def create_user(tables: TableNames, data: UserCreate, password_hash: str) -> Ope
             },
         )
 
-    yield Call("transact_write_items", {"TransactItems": items}, tables.users, on_cancelled=explain)
+    yield from transact_retrying_conflicts(
+        Call("transact_write_items", {"TransactItems": items}, tables.users, on_cancelled=explain)
+    )
     return user
 
 
@@ -205,7 +207,9 @@ def update_user(
             },
         )
 
-    yield Call("transact_write_items", {"TransactItems": items}, tables.users, on_cancelled=explain)
+    yield from transact_retrying_conflicts(
+        Call("transact_write_items", {"TransactItems": items}, tables.users, on_cancelled=explain)
+    )
     return User.model_validate(
         {**current.model_dump(), **fields, "version": version + 1, "updated_at": now}
     )
