@@ -23,8 +23,9 @@ from cnop.data import (
     UserCreate,
     UserUpdate,
 )
+from cnop.data import validation as v
 from cnop.data.models import CNOPModel
-from cnop.exceptions import CNOPEntityValidationException
+from cnop.exceptions import CNOPEntityValidationException, CNOPValidationException
 
 ANY_VALUE = st.one_of(
     st.none(),
@@ -104,3 +105,35 @@ def test_valid_input_is_always_accepted(username: str, amount: Decimal) -> None:
     record = BalanceTransaction(username=username, transaction_type="deposit", amount=amount)
     assert record.username == username.lower()
     assert record.amount == amount
+
+
+VALIDATORS = [
+    v.validate_username,
+    v.validate_email,
+    v.validate_name,
+    v.validate_phone,
+    v.validate_amount,
+    v.validate_quantity,
+    v.validate_price,
+    v.validate_entity_id,
+    v.validate_asset_id,
+]
+
+
+@pytest.mark.parametrize("validator", VALIDATORS, ids=lambda f: f.__name__)
+@settings(max_examples=100, deadline=None)
+@given(value=ANY_VALUE)
+def test_validators_return_a_value_or_the_validation_error(validator: Any, value: Any) -> None:
+    try:
+        result = validator(value)
+    except CNOPValidationException as exc:
+        errors = exc.errors
+        result = None
+    if result is None:
+        assert errors
+        assert errors[0]["message"]
+        return
+    # Accepted values are returned as stored, never as something else than given.
+    assert isinstance(result, (str, Decimal))
+    if isinstance(result, str) and isinstance(value, str):
+        assert result.lower() == value.lower()
