@@ -93,6 +93,9 @@ def test_many_by_id_mixes_cache_and_batch(
     got = cached.get_assets([b.asset_id, "GONE1", a.asset_id])
     assert got == [b, None, a]
     assert cached.get_assets([b.asset_id]) == [b]
+    listed = cached.list_assets_by_category("major", limit=100)
+    assert all(x.category == "major" for x in listed.items)
+    assert cached.list_active_assets(limit=1).items
 
 
 def test_redis_down_falls_back_to_dynamodb_and_logs_it(

@@ -177,6 +177,12 @@ class CachedAssetDAO:
         """Not cached: listings read DynamoDB's index directly."""
         return self.assets.list_active_assets(limit=limit, cursor=cursor)
 
+    def list_assets_by_category(
+        self, category: str, *, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None
+    ) -> Page[Asset]:
+        """Not cached: listings read DynamoDB's index directly."""
+        return self.assets.list_assets_by_category(category, limit=limit, cursor=cursor)
+
 
 class AsyncCachedAssetDAO:
     """An :class:`AsyncAssetDAO` with a ``redis.asyncio`` read-through cache."""
@@ -259,3 +265,8 @@ class AsyncCachedAssetDAO:
         self, *, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None
     ) -> Page[Asset]:
         return await self.assets.list_active_assets(limit=limit, cursor=cursor)
+
+    async def list_assets_by_category(
+        self, category: str, *, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None
+    ) -> Page[Asset]:
+        return await self.assets.list_assets_by_category(category, limit=limit, cursor=cursor)
