@@ -164,3 +164,28 @@ async def test_a_release_wakes_the_async_waiter_instead_of_a_poll(
     assert spy.waits
     assert spy.waits[-1] is True
     await locks.aclose()
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("kind", ["redis", "redis-cluster"])
+def test_scripts_repeated_by_a_client_retry_keep_their_first_answer(
+    kind: str, request: pytest.FixtureRequest, unique_name: Callable[[str], str]
+) -> None:
+    # redis-py re-sends a command whose connection broke before the reply: the second
+    # run must not turn a grant into "busy" or a release into "lost".
+    backend, _ = _backends(kind, request)
+    name = unique_name("retry")
+    first = backend.try_acquire(name, "token-a", 5.0, None)
+    again = backend.try_acquire(name, "token-a", 5.0, None)
+    assert first.acquired
+    assert again == first
+    assert not backend.try_acquire(name, "token-b", 5.0, None).acquired
+    assert backend.release(name, "token-a") is True
+    assert backend.release(name, "token-a") is True  # the retried release
+    assert backend.release(name, "token-b") is False
+    # A lease that lapsed is not "released" by its former owner: that is a loss.
+    second = backend.try_acquire(name, "token-c", 0.05, None)
+    assert second.fencing_token > first.fencing_token
+    time.sleep(0.1)
+    assert backend.release(name, "token-c") is False  # its lease had lapsed
+    backend.close()

@@ -8,6 +8,7 @@ picked up by the next call.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import redis
@@ -122,6 +123,13 @@ class AsyncRedisLockBackend:
     def __init__(self, client: AsyncClient) -> None:
         self._client = client
         self.kind, self._target = _describe(client)
+        # An asyncio cluster client loads its slot map on first use; concurrent first
+        # commands then go to arbitrary nodes, and the MOVED replies make redis-py reset
+        # connections that other tasks are using. Load it once, before anything else.
+        self._unloaded_cluster = (
+            client if isinstance(client, redis.asyncio.cluster.RedisCluster) else None
+        )
+        self._cluster_loading: asyncio.Lock | None = None
         self._acquire = client.register_script(redis_core.ACQUIRE)
         self._release = client.register_script(redis_core.RELEASE)
         self._extend = client.register_script(redis_core.EXTEND)
@@ -152,6 +160,7 @@ class AsyncRedisLockBackend:
     async def wait_for_release(self, name: str, timeout: float) -> bool:
         signal = redis_core.keys_for(name).signal
         try:
+            await self._ready()
             popped = await self._client.blpop([signal], redis_core.blocking_timeout(timeout))
             return popped is not None
         except redis_core.REDIS_ERRORS as exc:
@@ -162,6 +171,17 @@ class AsyncRedisLockBackend:
 
     async def _call(self, script: Any, keys: list[str], args: list[str | int]) -> Any:
         try:
+            await self._ready()
             return await script(keys=keys, args=args)
         except redis_core.REDIS_ERRORS as exc:
             raise redis_core.map_error(exc, self._target) from None
+
+    async def _ready(self) -> None:
+        if self._unloaded_cluster is None:
+            return
+        if self._cluster_loading is None:
+            self._cluster_loading = asyncio.Lock()
+        async with self._cluster_loading:
+            if self._unloaded_cluster is not None:
+                await self._unloaded_cluster.initialize()
+                self._unloaded_cluster = None

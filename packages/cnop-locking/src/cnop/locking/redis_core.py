@@ -5,7 +5,12 @@ of a Redis Cluster and one script can touch them all. Per lock name:
 
 - ``owner``  the holder's random token, with the lease as its expiry (``SET NX PX``);
 - ``fence``  the last fencing token handed out;
-- ``signal`` a one-element list pushed on release, which waiters ``BLPOP``.
+- ``signal`` a one-element list pushed on release, which waiters ``BLPOP``;
+- ``released`` the token of the last release, briefly.
+
+Every script is safe to run twice with the same token, because redis-py re-sends a command
+whose connection broke before the reply came back: a repeated acquire returns the grant it
+already made, a repeated release still reports success.
 
 The fencing token is ``max(last + 1, server time in microseconds)``: it grows with every
 acquisition and keeps growing even if Redis restarts without its data, as long as the
@@ -36,8 +41,16 @@ FENCE_RETENTION_MS = 7 * 24 * 3600 * 1000
 #: How long an unclaimed release signal stays around.
 SIGNAL_RETENTION_MS = 5_000
 
+#: How long a release is remembered for a repeated (retried) release call.
+RELEASED_RETENTION_MS = 30_000
+
 ACQUIRE = """
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+local owner = redis.call('GET', KEYS[1])
+if owner == ARGV[1] then
+  return {1, redis.call('GET', KEYS[2]) or '0'}
+end
+if not owner then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   local now = redis.call('TIME')
   local fence = tonumber(now[1]) * 1000000 + tonumber(now[2])
   local last = tonumber(redis.call('GET', KEYS[2]) or '0')
@@ -55,6 +68,10 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[2])
   redis.call('RPUSH', KEYS[2], '1')
   redis.call('PEXPIRE', KEYS[2], ARGV[2])
+  redis.call('SET', KEYS[3], ARGV[1], 'PX', ARGV[3])
+  return 1
+end
+if redis.call('GET', KEYS[3]) == ARGV[1] then
   return 1
 end
 return 0
@@ -84,6 +101,7 @@ class LockKeys:
     owner: str
     fence: str
     signal: str
+    released: str
 
 
 def keys_for(name: str) -> LockKeys:
@@ -94,7 +112,12 @@ def keys_for(name: str) -> LockKeys:
     the three keys agree up to the first ``}``, hence on the tag.
     """
     base = f"{KEY_PREFIX}{{n:{name}}}"
-    return LockKeys(owner=f"{base}:owner", fence=f"{base}:fence", signal=f"{base}:signal")
+    return LockKeys(
+        owner=f"{base}:owner",
+        fence=f"{base}:fence",
+        signal=f"{base}:signal",
+        released=f"{base}:released",
+    )
 
 
 def millis(seconds: float) -> int:
@@ -106,7 +129,11 @@ def acquire_args(keys: LockKeys, token: str, ttl: float) -> tuple[list[str], lis
 
 
 def release_args(keys: LockKeys, token: str) -> tuple[list[str], list[str | int]]:
-    return [keys.owner, keys.signal], [token, SIGNAL_RETENTION_MS]
+    return [keys.owner, keys.signal, keys.released], [
+        token,
+        SIGNAL_RETENTION_MS,
+        RELEASED_RETENTION_MS,
+    ]
 
 
 def extend_args(keys: LockKeys, token: str, ttl: float) -> tuple[list[str], list[str | int]]:
