@@ -78,11 +78,6 @@ class _Registry:
 _registry = _Registry()
 
 
-def secret_keys() -> frozenset[str]:
-    """The key words currently redacted."""
-    return _registry.words
-
-
 def add_secret_keys(*keys: str) -> None:
     """Redact values under these keys too (e.g. ``add_secret_keys("pin", "otp")``)."""
     normalised = []
