@@ -1,5 +1,8 @@
 """The flows as core operations (sans-I/O): validate input, then run the attempt loop.
 
+Each function checks its input when called (so bad input fails before any lock or
+request) and returns the operation to run.
+
 The sync and async transaction managers only execute these and hold the optional lock.
 """
 
@@ -58,27 +61,25 @@ def _cash(
     name = validate_username(username)
     value = ctx.limits.amount(amount)
     request = _request(flow, name, idempotency_key, amount=value)
-    return (
-        yield from run_flow(
-            ctx.tables,
-            request,
-            lambda: read_snapshot(ctx.tables, name, None),
-            lambda snap, now: plan_cash(ctx.tables, flow, name, value, snapshot=snap, now=now),
-            ctx.policy,
-        )
+    return run_flow(
+        ctx.tables,
+        request,
+        lambda: read_snapshot(ctx.tables, name, None),
+        lambda snap, now: plan_cash(ctx.tables, flow, name, value, snapshot=snap, now=now),
+        ctx.policy,
     )
 
 
 def deposit(
     ctx: FlowContext, username: Any, amount: Any, idempotency_key: Any = None
 ) -> Operation[FlowResult]:
-    return (yield from _cash(ctx, FlowType.DEPOSIT, username, amount, idempotency_key))
+    return _cash(ctx, FlowType.DEPOSIT, username, amount, idempotency_key)
 
 
 def withdraw(
     ctx: FlowContext, username: Any, amount: Any, idempotency_key: Any = None
 ) -> Operation[FlowResult]:
-    return (yield from _cash(ctx, FlowType.WITHDRAW, username, amount, idempotency_key))
+    return _cash(ctx, FlowType.WITHDRAW, username, amount, idempotency_key)
 
 
 def _market(
@@ -95,36 +96,26 @@ def _market(
     qty = ctx.limits.quantity(quantity)
     request = _request(flow, name, idempotency_key, asset=asset, quantity=qty)
     planner = plan_buy if flow is FlowType.BUY else plan_sell
-    return (
-        yield from run_flow(
-            ctx.tables,
-            request,
-            lambda: read_snapshot(ctx.tables, name, asset),
-            lambda snap, now: planner(
-                ctx.tables, ctx.limits, name, asset, qty, snapshot=snap, now=now
-            ),
-            ctx.policy,
-        )
+    return run_flow(
+        ctx.tables,
+        request,
+        lambda: read_snapshot(ctx.tables, name, asset),
+        lambda snap, now: planner(ctx.tables, ctx.limits, name, asset, qty, snapshot=snap, now=now),
+        ctx.policy,
     )
 
 
 def buy(
     ctx: FlowContext, username: Any, asset_id: Any, quantity: Any, idempotency_key: Any = None
 ) -> Operation[FlowResult]:
-    return (
-        yield from _market(
-            ctx, FlowType.BUY, username, asset_id, quantity, idempotency_key=idempotency_key
-        )
-    )
+    return _market(ctx, FlowType.BUY, username, asset_id, quantity, idempotency_key=idempotency_key)
 
 
 def sell(
     ctx: FlowContext, username: Any, asset_id: Any, quantity: Any, idempotency_key: Any = None
 ) -> Operation[FlowResult]:
-    return (
-        yield from _market(
-            ctx, FlowType.SELL, username, asset_id, quantity, idempotency_key=idempotency_key
-        )
+    return _market(
+        ctx, FlowType.SELL, username, asset_id, quantity, idempotency_key=idempotency_key
     )
 
 
@@ -148,16 +139,14 @@ def place_limit_order(
         limit_price=data.limit_price,
         expires_at=data.expires_at.isoformat() if data.expires_at else None,
     )
-    return (
-        yield from run_flow(
-            ctx.tables,
-            request,
-            lambda: read_snapshot(ctx.tables, name, data.asset_id),
-            lambda snap, now: plan_limit_order(
-                ctx.tables, ctx.limits, name, data, snapshot=snap, now=now
-            ),
-            ctx.policy,
-        )
+    return run_flow(
+        ctx.tables,
+        request,
+        lambda: read_snapshot(ctx.tables, name, data.asset_id),
+        lambda snap, now: plan_limit_order(
+            ctx.tables, ctx.limits, name, data, snapshot=snap, now=now
+        ),
+        ctx.policy,
     )
 
 
@@ -174,14 +163,10 @@ def cancel_order(
         read_orders.append(order)
         return (yield from read_snapshot(ctx.tables, name, order.asset_id))
 
-    return (
-        yield from run_flow(
-            ctx.tables,
-            request,
-            read,
-            lambda snap, now: plan_cancel(
-                ctx.tables, name, read_orders[-1], snapshot=snap, now=now
-            ),
-            ctx.policy,
-        )
+    return run_flow(
+        ctx.tables,
+        request,
+        read,
+        lambda snap, now: plan_cancel(ctx.tables, name, read_orders[-1], snapshot=snap, now=now),
+        ctx.policy,
     )
