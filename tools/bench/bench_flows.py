@@ -1,13 +1,14 @@
 """Market buys per second through cnop.data's TransactionManager, against DynamoDB Local.
 
 Each scenario runs ``--buys`` market buys from ``--threads`` threads, on one user (every
-buy contends for the same balance) or spread over 10 users, without and with the user
-lock (cnop.locking on Redis). The peer is what a service would otherwise write by hand:
-one boto3 ``TransactWriteItems`` per buy with ``ADD`` updates, a ``balance >= cost``
-condition and the same order and ledger items, at a price it already knows (no read, no
-versions, no idempotency record, no result). Figures are buys/s; the ratio is
-cnop / hand-written for the same users. Failed buys (conflicts that outlasted the
-retries, lock timeouts) are counted and printed, never hidden.
+buy contends for the same balance) or spread over 10 users: without a lock, with the user
+lock of cnop.locking on Redis, and with its in-memory lock (the threads share one
+process). The peer is what a service would otherwise write by hand: one boto3
+``TransactWriteItems`` per buy with ``ADD`` updates, a ``balance >= cost`` condition and
+the same order and ledger items, at a price it already knows (no read, no versions, no
+idempotency record, no result). Figures are buys/s; the ratio is cnop / hand-written for
+the same number of users. Failed buys (conflicts that outlasted the retries, lock
+timeouts) are counted and printed, never hidden.
 
 A DynamoDB Local and a Redis are started for the run unless ``AWS_ENDPOINT_URL_DYNAMODB``
 and ``REDIS_URL`` are set. Options: ``--buys=N`` (default 240), ``--threads=N`` (8).
@@ -221,6 +222,7 @@ def main(argv: list[str]) -> int:
         locks = LockManager.from_url(redis_url, default_wait=30)
         plain = TransactionManager(settings=settings)
         locked = TransactionManager(settings=settings, locks=locks)
+        local = TransactionManager(settings=settings, locks=LockManager.in_memory(default_wait=30))
         try:
             print(
                 f"market buys of {QUANTITY} at {PRICE} USD, {args.buys} per scenario, "
@@ -240,7 +242,11 @@ def main(argv: list[str]) -> int:
                     peer_who,
                     lambda u: hand_written_buy(client, settings.tables, u, asset),
                 )
-                for lock_label, flows in (("no lock", plain), ("user lock (Redis)", locked)):
+                for lock_label, flows in (
+                    ("no lock", plain),
+                    ("user lock (Redis)", locked),
+                    ("user lock (in-memory)", local),
+                ):
 
                     def buy(user: str, flows: TransactionManager = flows) -> object:
                         return flows.buy(user, asset, QUANTITY)

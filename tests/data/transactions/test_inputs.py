@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from cnop.data import DataSettings, FlowLimits, TransactionManager
+from cnop.data import DataSettings, FlowLimits, RetryPolicy, TransactionManager
 from cnop.data.transactions.limits import order_cost, sale_proceeds
 from cnop.exceptions import (
     CNOPConfigurationException,
@@ -96,3 +96,12 @@ def test_money_is_rounded_in_the_platforms_favour() -> None:
     assert order_cost(Decimal("0.333"), Decimal(1)) == Decimal("0.34")
     assert sale_proceeds(Decimal("0.333"), Decimal(1)) == Decimal("0.33")
     assert order_cost(Decimal("2"), Decimal("1.005")) == Decimal("2.01")
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [{"attempts": 0}, {"attempts": 2.5}, {"base_delay": -1}, {"base_delay": 1, "max_delay": 0.5}],
+)
+def test_retry_policies_are_checked(policy: dict[str, Any]) -> None:
+    with pytest.raises(CNOPConfigurationException, match="RetryPolicy"):
+        RetryPolicy(**policy)

@@ -30,6 +30,7 @@ from cnop.data.transactions.results import FlowResult
 from cnop.data.transactions.snapshot import Snapshot
 from cnop.data.types import utc_now
 from cnop.exceptions import (
+    CNOPConfigurationException,
     CNOPDatabaseConnectionException,
     CNOPException,
     CNOPIdempotencyConflictException,
@@ -50,9 +51,19 @@ _KEY_RECORDED = "key_recorded"
 class RetryPolicy:
     """How often a flow is planned again after a conflict, and how long it waits between."""
 
-    attempts: int = 12
+    attempts: int = 20
     base_delay: float = 0.005
-    max_delay: float = 0.2
+    max_delay: float = 0.25
+
+    def __post_init__(self) -> None:
+        if isinstance(self.attempts, bool) or not isinstance(self.attempts, int):
+            raise CNOPConfigurationException("RetryPolicy.attempts must be an integer")
+        if self.attempts < 1:
+            raise CNOPConfigurationException("RetryPolicy.attempts must be 1 or more")
+        if not 0 <= self.base_delay <= self.max_delay:
+            raise CNOPConfigurationException(
+                "RetryPolicy needs 0 <= base_delay <= max_delay (seconds)"
+            )
 
     def delay(self, attempt: int) -> float:
         """Full jitter: a random wait up to ``base x 2^attempt`` (at most ``max_delay``)."""
