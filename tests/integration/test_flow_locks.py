@@ -18,6 +18,7 @@ from cnop.data import (
     AsyncUserLocks,
     BalanceDAO,
     DataSettings,
+    OrderCreate,
     TransactionManager,
     UserLocks,
 )
@@ -92,7 +93,12 @@ def test_each_flow_runs_holding_the_users_lock(
     flows.deposit(user, "20")
     flows.buy(user, asset, "2")
     flows.sell(user, asset, "1")
-    assert spy.lock_was_free == [False, False, False]
+    placed = flows.place_limit_order(
+        user, OrderCreate(order_type="limit_sell", asset_id=asset, quantity="1", limit_price="5")
+    )
+    assert placed.order is not None
+    flows.cancel_order(user, placed.order.order_id)
+    assert spy.lock_was_free == [False] * 5
     # And released afterwards.
     with locks.user_lock(user, "after", wait=0):
         pass

@@ -13,8 +13,10 @@ from cnop.exceptions import (
     CNOPValidationException,
 )
 
-__all__ = ["CENT", "FlowLimits", "order_cost", "sale_proceeds"]
+__all__ = ["CENT", "Amount", "FlowLimits", "order_cost", "sale_proceeds"]
 
+#: What callers may pass as an amount or quantity (floats are refused: they are inexact).
+Amount = Decimal | int | str
 #: USD amounts are whole cents.
 CENT = Decimal("0.01")
 

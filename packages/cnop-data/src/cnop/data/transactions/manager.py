@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from contextlib import nullcontext
-from decimal import Decimal
 from typing import Any
 
 from cnop.data.config import DataSettings, dynamodb_client
@@ -11,7 +10,7 @@ from cnop.data.core.steps import Operation
 from cnop.data.executors import SyncExecutor
 from cnop.data.models import OrderCreate
 from cnop.data.transactions import operations as ops
-from cnop.data.transactions.limits import FlowLimits
+from cnop.data.transactions.limits import Amount, FlowLimits
 from cnop.data.transactions.locks import UserLocks
 from cnop.data.transactions.results import FlowResult, FlowType
 from cnop.data.transactions.runner import RetryPolicy
@@ -20,8 +19,6 @@ from cnop.data.validation import validate_username
 from cnop.exceptions import CNOPException
 
 __all__ = ["TransactionManager"]
-
-Amount = Decimal | int | str
 
 
 class TransactionManager:
