@@ -13,6 +13,7 @@ something else) is a CNOPDatabaseOperationException naming the attribute.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -69,12 +70,20 @@ def format_timestamp(value: datetime) -> str:
     """``2026-01-02T03:04:05.000006Z`` (fixed width, UTC)."""
     if value.tzinfo is not timezone.utc:
         value = value.astimezone(timezone.utc)
-    return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    return value.isoformat(timespec="microseconds")[:-6] + "Z"  # drop "+00:00"
 
 
-def parse_timestamp(text: str) -> datetime:
-    """The aware UTC datetime of a string written by :func:`format_timestamp`."""
-    return datetime.fromisoformat(text[:-1]).replace(tzinfo=timezone.utc)
+if sys.version_info >= (3, 11):
+
+    def parse_timestamp(text: str) -> datetime:
+        """The aware UTC datetime of a string written by :func:`format_timestamp`."""
+        return datetime.fromisoformat(text)  # reads the "Z" itself since 3.11
+
+else:
+
+    def parse_timestamp(text: str) -> datetime:
+        """The aware UTC datetime of a string written by :func:`format_timestamp`."""
+        return datetime.fromisoformat(text[:-1]).replace(tzinfo=timezone.utc)
 
 
 STR = FieldCodec("S")
