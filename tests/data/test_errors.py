@@ -142,6 +142,10 @@ def test_settings_refuse_bad_environment() -> None:
         TableNames.from_env(environ={"USERS_TABLE": "x"})
     with pytest.raises(CNOPConfigurationException, match="CNOP_DYNAMODB_RETRY_MODE"):
         DataSettings.from_env({"AWS_REGION": "eu-west-1", "CNOP_DYNAMODB_RETRY_MODE": "yolo"})
+    with pytest.raises(CNOPConfigurationException, match="max_pool_connections"):
+        DataSettings(region="eu-west-1", max_pool_connections=0)
+    with pytest.raises(CNOPConfigurationException, match="read_timeout must be a number"):
+        DataSettings(region="eu-west-1", read_timeout="5")  # type: ignore[arg-type]
     settings = DataSettings.from_env(
         {
             "AWS_REGION": "eu-west-1",

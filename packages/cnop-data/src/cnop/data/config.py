@@ -106,6 +106,17 @@ class DataSettings:
             raise CNOPConfigurationException(
                 "AWS_REGION must be set (e.g. us-east-1)", details={"variable": "AWS_REGION"}
             )
+        for name, low, high in (
+            ("max_pool_connections", 1, 1000),
+            ("connect_timeout", 0.05, 60),
+            ("read_timeout", 0.05, 300),
+            ("max_attempts", 1, 20),
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise CNOPConfigurationException(f"{name} must be a number")
+            if not low <= value <= high:
+                raise CNOPConfigurationException(f"{name} must be between {low:g} and {high:g}")
         if self.retry_mode not in _RETRY_MODES:
             raise CNOPConfigurationException(
                 f"CNOP_DYNAMODB_RETRY_MODE must be one of {', '.join(_RETRY_MODES)}",
