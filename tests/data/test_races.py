@@ -124,3 +124,28 @@ async def test_async_updates_from_one_version(
     assert wins == 1
     assert len(errors) == 1
     assert isinstance(errors[0], CNOPVersionConflictException)
+
+
+def test_concurrent_status_changes_one_wins(
+    data_settings: DataSettings, new_username: Callable[[], str]
+) -> None:
+    from cnop.data import Order, OrderCreate, OrderDAO, OrderStatus
+    from cnop.exceptions import CNOPInvalidStateTransitionException
+
+    orders = OrderDAO(settings=data_settings)
+    order = orders.create_order(
+        Order.new(
+            new_username(), OrderCreate(order_type="market_buy", asset_id="BTC", quantity="1")
+        )
+    )
+    # Both targets are terminal: once one is applied, no other change is allowed.
+    targets = [OrderStatus.CANCELLED, OrderStatus.FAILED] * (WORKERS // 2)
+    results = _threaded(lambda i: orders.update_status(order.order_id, targets[i]))
+    wins, errors = _outcomes(results)
+    assert wins == 1
+    assert len(errors) == WORKERS - 1
+    assert all(isinstance(e, CNOPInvalidStateTransitionException) for e in errors)
+    winner = next(r for r in results if not isinstance(r, BaseException))
+    stored = orders.get_order(order.order_id)
+    assert stored == winner
+    assert stored.version == 2
