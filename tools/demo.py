@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 ASSETS = (("BTC", "Bitcoin", "64000"), ("ETH", "Ether", "3200"))
 
@@ -69,6 +70,16 @@ def _dynamodb(endpoint: str | None) -> Iterator[str]:
         yield "moto's in-process DynamoDB (embedded)"
 
 
+def _shown(url: str) -> str:
+    """``url`` without a password, fit to print."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 def _secrets() -> None:
     # Fresh random secrets for this run, unless the caller configured real ones.
     os.environ.setdefault("JWT_SECRET_KEY", secrets.token_urlsafe(48))
@@ -103,7 +114,9 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one linear story
     with _dynamodb(args.dynamodb_endpoint) as where:
         locks = LockManager.from_url(args.redis_url) if args.redis_url else LockManager.in_memory()
         print(f"   data: {where}")
-        print(f"   locks: {'Redis at ' + args.redis_url if args.redis_url else 'in-memory'}")
+        print(
+            f"   locks: {'Redis at ' + _shown(args.redis_url) if args.redis_url else 'in-memory'}"
+        )
         print(f"   JSON logs: {log_file}")
 
         # A fresh set of tables per run, so a real server can be used again and again.

@@ -6,7 +6,10 @@ import json
 import os
 import subprocess
 import sys
+import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -87,4 +90,17 @@ def test_the_demo_runs_against_real_servers(
     )
     assert f"DynamoDB at {dynamodb_endpoint}" in out
     assert f"Redis at {redis_url}" in out
+    _check_story(out, entries)
+
+
+def test_the_demo_never_shows_the_redis_password(
+    tmp_path: Path, private_servers: Callable[..., Any]
+) -> None:
+    secret = "demo-secret-" + uuid.uuid4().hex
+    server = private_servers("redis", password=secret)
+    url = f"redis://:{secret}@127.0.0.1:{server.ports[0]}/0"
+    out, entries = _run_demo(tmp_path, "--redis-url", url)
+    assert f"Redis at redis://:***@127.0.0.1:{server.ports[0]}/0" in out
+    assert secret not in out
+    assert secret not in json.dumps(entries)
     _check_story(out, entries)
