@@ -184,3 +184,25 @@ async def test_async_missing_table(data_settings: DataSettings, async_client: An
     settings = data_settings.with_tables(TableNames(users="no-such-users-table"))
     with pytest.raises(CNOPConfigurationException, match="'no-such-users-table' does not exist"):
         await AsyncUserDAO(async_client, settings=settings).get_user_by_username("alice_01")
+
+
+async def test_async_throttling_is_retryable_not_botocore(data_settings: DataSettings) -> None:
+    # DynamoDB Local never throttles; a before-call hook answers in its place (aiobotocore
+    # has no Stubber), the way DynamoDB does: HTTP 400 with a throttling error code.
+    from cnop.data import AsyncUserDAO, open_async_client
+
+    calls = []
+
+    def throttle(**kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        calls.append(kwargs["model"].name)
+        http = type("Response", (), {"status_code": 400, "headers": {}})()
+        error = {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}
+        return http, {"Error": error, "ResponseMetadata": {"HTTPStatusCode": 400}}
+
+    async with open_async_client(data_settings) as client:
+        client.meta.events.register("before-call.dynamodb.GetItem", throttle)
+        users = AsyncUserDAO(client, settings=data_settings)
+        with pytest.raises(CNOPServiceUnavailableException, match="throttling") as info:
+            await users.get_user_by_username("alice_01")
+    assert info.value.retryable
+    assert calls and set(calls) == {"GetItem"}
