@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
-import secrets
-import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from cnop.exceptions import (
-    CNOPConfigurationException,
-    CNOPException,
-    CNOPLockAcquisitionException,
-    CNOPLockTimeoutException,
-)
-from cnop.locking import _telemetry, _validate
-from cnop.locking.acquisition import Acquired, acquisition, run_async, run_sync
+from cnop.exceptions import CNOPConfigurationException
+from cnop.locking import _validate
 from cnop.locking.backend import AsyncLockBackend, LockBackend
 from cnop.locking.config import redis_url_from_env
+from cnop.locking.context import AsyncLockContext, LockContext, LockRequest
 from cnop.locking.held import AsyncHeldLock, HeldLock
 from cnop.locking.memory import AsyncInMemoryLockBackend, InMemoryLockBackend
-from cnop.locking.state import LockState
 
 if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager, AbstractContextManager
@@ -192,7 +182,7 @@ class LockManager:
         every ``ttl/3`` while the block runs; ``on_lost``: called (from the renewer thread)
         if the lock is found lost.
         """
-        return self._hold(self._check(name, ttl, wait, auto_extend=auto_extend), on_lost)
+        return LockContext(self._backend, self._check(name, ttl, wait, auto_extend), on_lost)
 
     def user_lock(
         self,
@@ -211,8 +201,8 @@ class LockManager:
         """
         user = _validate.username(username)
         lease = self.ttl_for(operation) if ttl is None else ttl
-        request = self._check(f"user:{user}", lease, wait, user=user, auto_extend=auto_extend)
-        return self._hold(request, on_lost)
+        request = self._check(f"user:{user}", lease, wait, auto_extend, user=user)
+        return LockContext(self._backend, request, on_lost)
 
     def alock(
         self,
@@ -224,7 +214,7 @@ class LockManager:
         on_lost: Callable[[AsyncHeldLock], None] | None = None,
     ) -> AbstractAsyncContextManager[AsyncHeldLock]:
         """``lock()`` for ``async with``; renewal runs as a task of the current loop."""
-        return self._ahold(self._check(name, ttl, wait, auto_extend=auto_extend), on_lost)
+        return AsyncLockContext(self._async(), self._check(name, ttl, wait, auto_extend), on_lost)
 
     def auser_lock(
         self,
@@ -239,8 +229,8 @@ class LockManager:
         """``user_lock()`` for ``async with``."""
         user = _validate.username(username)
         lease = self.ttl_for(operation) if ttl is None else ttl
-        request = self._check(f"user:{user}", lease, wait, user=user, auto_extend=auto_extend)
-        return self._ahold(request, on_lost)
+        request = self._check(f"user:{user}", lease, wait, auto_extend, user=user)
+        return AsyncLockContext(self._async(), request, on_lost)
 
     def force_release(self, name: str) -> bool:
         """Free ``name`` whoever holds it (an operator's tool); True if it was held.
@@ -270,11 +260,11 @@ class LockManager:
         name: str,
         ttl: float | None,
         wait: float | None,
+        auto_extend: bool,
         *,
         user: str | None = None,
-        auto_extend: bool = False,
-    ) -> _Request:
-        return _Request(
+    ) -> LockRequest:
+        return LockRequest(
             name=_validate.lock_name(name),
             ttl=self.default_ttl if ttl is None else _validate.ttl(ttl),
             wait=self.default_wait if wait is None else _validate.wait(wait),
@@ -289,92 +279,3 @@ class LockManager:
                 "pass async_backend= or use LockManager.from_url()/in_memory()/dynamodb()"
             )
         return self._async_backend
-
-    @contextlib.contextmanager
-    def _hold(
-        self, request: _Request, on_lost: Callable[[HeldLock], None] | None
-    ) -> Iterator[HeldLock]:
-        backend = self._backend
-        token = secrets.token_hex(16)
-        started = time.monotonic()
-        try:
-            plan = acquisition(request.name, request.wait)
-            got = run_sync(backend, request.name, token, request.ttl, plan)
-        except CNOPException as exc:
-            _record_failure(backend.kind, request, started, exc)
-            raise
-        lock = HeldLock(backend, _state(backend.kind, request, token, got), on_lost)
-        if request.auto_extend:
-            lock.start_renewing()
-        try:
-            yield lock
-        except BaseException:
-            # The body's error is what the caller needs; a loss here is logged by the lock.
-            with contextlib.suppress(CNOPException):
-                lock.release()
-            raise
-        lock.release()
-
-    @contextlib.asynccontextmanager
-    async def _ahold(
-        self, request: _Request, on_lost: Callable[[AsyncHeldLock], None] | None
-    ) -> AsyncIterator[AsyncHeldLock]:
-        backend = self._async()
-        token = secrets.token_hex(16)
-        started = time.monotonic()
-        try:
-            plan = acquisition(request.name, request.wait)
-            got = await run_async(backend, request.name, token, request.ttl, plan)
-        except CNOPException as exc:
-            _record_failure(backend.kind, request, started, exc)
-            raise
-        lock = AsyncHeldLock(backend, _state(backend.kind, request, token, got), on_lost)
-        if request.auto_extend:
-            lock.start_renewing()
-        try:
-            yield lock
-        except BaseException:
-            with contextlib.suppress(CNOPException):
-                await lock.release()
-            raise
-        await lock.release()
-
-
-@dataclass(frozen=True)
-class _Request:
-    """A validated lock request."""
-
-    name: str
-    ttl: float
-    wait: float
-    user: str | None
-    auto_extend: bool
-
-
-def _state(kind: str, request: _Request, token: str, got: Acquired) -> LockState:
-    _telemetry.acquired(
-        kind,
-        request.name,
-        request.user,
-        waited=got.waited,
-        contended=got.contended,
-        fence=got.fencing_token,
-    )
-    return LockState(
-        backend=kind,
-        name=request.name,
-        token=token,
-        fencing_token=got.fencing_token,
-        ttl=request.ttl,
-        requested_at=got.requested_at,
-        user=request.user,
-    )
-
-
-def _record_failure(kind: str, request: _Request, started: float, exc: CNOPException) -> None:
-    waited = time.monotonic() - started
-    if isinstance(exc, CNOPLockAcquisitionException):
-        timed_out = isinstance(exc, CNOPLockTimeoutException)
-        _telemetry.refused(kind, request.name, request.user, waited, timed_out)
-    else:
-        _telemetry.failed(kind, request.name, request.user, waited)

@@ -20,6 +20,7 @@ then write).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -104,6 +105,7 @@ class LockKeys:
     released: str
 
 
+@functools.lru_cache(maxsize=4096)
 def keys_for(name: str) -> LockKeys:
     """The keys of lock ``name``, all in one cluster slot.
 
