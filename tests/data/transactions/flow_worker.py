@@ -1,17 +1,28 @@
 """One worker process of the concurrency test: random flows, some retried under their key.
 
+``mode`` ``sync`` sends them one by one through a TransactionManager; ``async`` from four
+asyncio tasks sharing an AsyncTransactionManager.
+
 Run as ``python flow_worker.py '<json config>'``; prints one JSON line per request made.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import sys
 from decimal import Decimal
 from typing import Any
 
-from cnop.data import DataSettings, FlowResult, TableNames, TransactionManager
+from cnop.data import (
+    AsyncTransactionManager,
+    DataSettings,
+    FlowResult,
+    TableNames,
+    TransactionManager,
+    open_async_client,
+)
 from cnop.exceptions import CNOPException
 
 
@@ -29,32 +40,74 @@ def outcome(key: str, user: str, flow: str, result: FlowResult) -> dict[str, Any
     }
 
 
+def plan_requests(config: dict[str, Any]) -> list[tuple[str, str, str, tuple[Any, ...]]]:
+    """The worker's requests in order: new ones, and some earlier ones sent again."""
+    rng = random.Random(config["seed"])
+    users, assets = config["users"], config["assets"]
+    sent: list[tuple[str, str, str, tuple[Any, ...]]] = []
+    requests = []
+    for i in range(config["count"]):
+        if sent and rng.random() < 0.15:
+            requests.append(rng.choice(sent))  # a client retrying an earlier request
+            continue
+        user, flow = rng.choice(users), rng.choice(["deposit", "withdraw", "buy", "sell"])
+        if flow in ("deposit", "withdraw"):
+            args: tuple[Any, ...] = (str(Decimal(rng.randint(1, 5000)) / 100),)
+        else:
+            args = (rng.choice(assets), str(Decimal(rng.randint(1, 300)) / 100))
+        sent.append((f"w{config['seed']}-{i}", user, flow, args))
+        requests.append(sent[-1])
+    return requests
+
+
+def _line(key: str, user: str, flow: str, result: FlowResult | CNOPException) -> str:
+    if isinstance(result, CNOPException):
+        return json.dumps(
+            {"key": key, "user": user, "flow": flow, "ok": False, "error": result.code}
+        )
+    return json.dumps(outcome(key, user, flow, result))
+
+
+def run_sync(settings: DataSettings, config: dict[str, Any]) -> None:
+    flows = TransactionManager(settings=settings)
+    for key, user, flow, args in plan_requests(config):
+        try:
+            result: FlowResult | CNOPException = getattr(flows, flow)(
+                user, *args, idempotency_key=key
+            )
+        except CNOPException as exc:
+            result = exc
+        print(_line(key, user, flow, result), flush=True)
+
+
+async def run_async(settings: DataSettings, config: dict[str, Any]) -> None:
+    """The same requests from 4 asyncio tasks sharing one AsyncTransactionManager."""
+    queue = plan_requests(config)
+
+    async def task(flows: AsyncTransactionManager) -> None:
+        while queue:
+            key, user, flow, args = queue.pop(0)
+            try:
+                result: FlowResult | CNOPException = await getattr(flows, flow)(
+                    user, *args, idempotency_key=key
+                )
+            except CNOPException as exc:
+                result = exc
+            print(_line(key, user, flow, result), flush=True)
+
+    async with open_async_client(settings) as client:
+        flows = AsyncTransactionManager(client, settings=settings)
+        await asyncio.gather(*(task(flows) for _ in range(4)))
+
+
 def main(config: dict[str, Any]) -> None:
     settings = DataSettings.from_env(
         endpoint_url=config["endpoint"], tables=TableNames(**config["tables"]), region="us-east-1"
     )
-    flows = TransactionManager(settings=settings)
-    rng = random.Random(config["seed"])
-    users, assets = config["users"], config["assets"]
-    sent: list[tuple[str, str, str, tuple[Any, ...]]] = []
-    for i in range(config["count"]):
-        if sent and rng.random() < 0.15:
-            key, user, flow, args = rng.choice(sent)  # a client retrying an earlier request
-        else:
-            user, flow = rng.choice(users), rng.choice(["deposit", "withdraw", "buy", "sell"])
-            if flow in ("deposit", "withdraw"):
-                args: tuple[Any, ...] = (str(Decimal(rng.randint(1, 5000)) / 100),)
-            else:
-                args = (rng.choice(assets), str(Decimal(rng.randint(1, 300)) / 100))
-            key = f"w{config['seed']}-{i}"
-            sent.append((key, user, flow, args))
-        try:
-            result = getattr(flows, flow)(user, *args, idempotency_key=key)
-        except CNOPException as exc:
-            line = {"key": key, "user": user, "flow": flow, "ok": False, "error": exc.code}
-        else:
-            line = outcome(key, user, flow, result)
-        print(json.dumps(line), flush=True)
+    if config.get("mode") == "async":
+        asyncio.run(run_async(settings, config))
+    else:
+        run_sync(settings, config)
 
 
 if __name__ == "__main__":

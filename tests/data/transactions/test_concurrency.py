@@ -1,4 +1,7 @@
-"""4 processes x 200 random flows on 3 users and 2 assets, with retries under the same key."""
+"""4 processes x 200 random flows on 3 users and 2 assets, with retries under the same key.
+
+Two processes use the sync TransactionManager, two the async one from four tasks each.
+"""
 
 from __future__ import annotations
 
@@ -46,12 +49,12 @@ def test_random_concurrent_flows_keep_every_ledger_exact(
     }
     workers = [
         subprocess.Popen(
-            [sys.executable, str(WORKER), json.dumps({**config, "seed": seed})],
+            [sys.executable, str(WORKER), json.dumps({**config, "seed": seed, "mode": mode})],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
         )
-        for seed in range(4)
+        for seed, mode in enumerate(["sync", "sync", "async", "async"])
     ]
     for worker in workers:
         out, _ = worker.communicate(timeout=110)
