@@ -81,6 +81,9 @@ def query_page(
     }
     if query.index:
         params["IndexName"] = query.index
+    else:
+        # A ledger listed right after a write shows it (GSIs cannot be read consistently).
+        params["ConsistentRead"] = True
     if cursor is not None:
         params["ExclusiveStartKey"] = codec.decode(query.scope, cursor)
     reply = yield Call("query", params, query.table)
