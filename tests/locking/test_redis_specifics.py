@@ -4,6 +4,7 @@ cluster slot whatever its name."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -29,7 +30,8 @@ ODD_NAMES = ["plain", "a}b", "{x}", "}{", "{", "}", "user:alice{1}", "é{ü}"]
 @pytest.mark.parametrize("name", ODD_NAMES)
 def test_the_keys_of_one_lock_share_a_cluster_slot(name: str) -> None:
     keys = keys_for(name)
-    slots = {key_slot(k.encode()) for k in (keys.owner, keys.fence, keys.signal)}
+    slots = {key_slot(k.encode()) for k in dataclasses.astuple(keys)}
+    assert len(dataclasses.astuple(keys)) == 5
     assert len(slots) == 1
 
 

@@ -5,8 +5,14 @@ of a Redis Cluster and one script can touch them all. Per lock name:
 
 - ``owner``  the holder's random token, with the lease as its expiry (``SET NX PX``);
 - ``fence``  the last fencing token handed out;
-- ``signal`` a one-element list pushed on release, which waiters ``BLPOP``;
-- ``released`` the token of the last release, briefly.
+- ``waiting`` set by every refused acquire, for a few seconds: someone may be waiting;
+- ``signal`` a one-element list a release pushes when someone may be waiting, which
+  waiters ``BLPOP``;
+- ``released`` the token of the last release, briefly (the owner key, renamed).
+
+Uncontended, a release leaves the signal alone (creating and expiring a list on every
+release was most of its cost): a waiter always makes a refused acquire, which sets
+``waiting``, before it blocks, and ``waiting`` outlives its longest single block.
 
 Every script is safe to run twice with the same token, because redis-py re-sends a command
 whose connection broke before the reply came back: a repeated acquire returns the grant it
@@ -44,32 +50,36 @@ SIGNAL_RETENTION_MS = 5_000
 
 #: How long a release is remembered for a repeated (retried) release call.
 RELEASED_RETENTION_MS = 30_000
+#: How long a refused acquire marks the lock as waited for; must exceed the longest single
+#: block of a waiter (``acquisition.MAX_SINGLE_WAIT``, 1 s) with room to spare.
+WAITING_RETENTION_MS = 5_000
 
 ACQUIRE = """
-local owner = redis.call('GET', KEYS[1])
-if owner == ARGV[1] then
-  return {1, redis.call('GET', KEYS[2]) or '0'}
-end
-if not owner then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   local now = redis.call('TIME')
   local fence = tonumber(now[1]) * 1000000 + tonumber(now[2])
   local last = tonumber(redis.call('GET', KEYS[2]) or '0')
-  if last + 1 > fence then fence = last + 1 end
-  redis.call('SET', KEYS[2], string.format('%.0f', fence), 'PX', ARGV[3])
-  redis.call('DEL', KEYS[3])
-  return {1, string.format('%.0f', fence)}
+  if last >= fence then fence = last + 1 end
+  fence = string.format('%.0f', fence)
+  redis.call('SET', KEYS[2], fence, 'PX', ARGV[3])
+  return {1, fence}
 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return {1, redis.call('GET', KEYS[2]) or '0'}
+end
+redis.call('SET', KEYS[3], '1', 'PX', ARGV[4])
 return {0, redis.call('PTTL', KEYS[1])}
 """
 
 RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('DEL', KEYS[1])
-  redis.call('DEL', KEYS[2])
-  redis.call('RPUSH', KEYS[2], '1')
-  redis.call('PEXPIRE', KEYS[2], ARGV[2])
-  redis.call('SET', KEYS[3], ARGV[1], 'PX', ARGV[3])
+  redis.call('RENAME', KEYS[1], KEYS[3])
+  redis.call('PEXPIRE', KEYS[3], ARGV[3])
+  if redis.call('EXISTS', KEYS[4]) == 1 then
+    redis.call('DEL', KEYS[2])
+    redis.call('RPUSH', KEYS[2], '1')
+    redis.call('PEXPIRE', KEYS[2], ARGV[2])
+  end
   return 1
 end
 if redis.call('GET', KEYS[3]) == ARGV[1] then
@@ -103,6 +113,7 @@ class LockKeys:
     fence: str
     signal: str
     released: str
+    waiting: str
 
 
 @functools.lru_cache(maxsize=4096)
@@ -119,6 +130,7 @@ def keys_for(name: str) -> LockKeys:
         fence=f"{base}:fence",
         signal=f"{base}:signal",
         released=f"{base}:released",
+        waiting=f"{base}:waiting",
     )
 
 
@@ -127,11 +139,16 @@ def millis(seconds: float) -> int:
 
 
 def acquire_args(keys: LockKeys, token: str, ttl: float) -> tuple[list[str], list[str | int]]:
-    return [keys.owner, keys.fence, keys.signal], [token, millis(ttl), FENCE_RETENTION_MS]
+    return [keys.owner, keys.fence, keys.waiting], [
+        token,
+        millis(ttl),
+        FENCE_RETENTION_MS,
+        WAITING_RETENTION_MS,
+    ]
 
 
 def release_args(keys: LockKeys, token: str) -> tuple[list[str], list[str | int]]:
-    return [keys.owner, keys.signal, keys.released], [
+    return [keys.owner, keys.signal, keys.released, keys.waiting], [
         token,
         SIGNAL_RETENTION_MS,
         RELEASED_RETENTION_MS,
