@@ -61,6 +61,10 @@ def check_invariants(
         assert len(applied) <= 1, f"key {key} was applied {len(applied)} times"
         records = {tuple(line["records"]) for line in lines if line["ok"]}
         assert len(records) <= 1, f"key {key} answered with different records"
+        for line in lines:
+            if line["ok"]:  # a cash flow writes its ledger record; a trade adds order and move
+                expected = 1 if line["flow"] in ("deposit", "withdraw") else 3
+                assert len(line["records"]) == expected, f"key {key}: {line['records']}"
         for ids in records:
             written |= set(ids)
     # Every success's records exist, and nothing else was written (failures left nothing).
