@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -191,3 +192,23 @@ def test_scripts_repeated_by_a_client_retry_keep_their_first_answer(
     time.sleep(0.1)
     assert backend.release(name, "token-c") is False  # its lease had lapsed
     backend.close()
+
+
+@pytest.mark.integration
+def test_a_lost_fence_counter_restarts_above_every_earlier_token(
+    redis_url: str, unique_name: Callable[[str], str]
+) -> None:
+    import redis
+
+    locks = LockManager.from_url(redis_url)
+    name = unique_name("fence-restart")
+    fences = []
+    for _ in range(3):
+        with locks.lock(name, ttl=5) as lock:
+            fences.append(lock.fencing_token)
+    # The counter expired or Redis lost it: the next token starts from the server clock.
+    redis.Redis.from_url(redis_url).delete(keys_for(name).fence)
+    with locks.lock(name, ttl=5) as lock:
+        fences.append(lock.fencing_token)
+    assert all(a < b for a, b in itertools.pairwise(fences))
+    locks.close()

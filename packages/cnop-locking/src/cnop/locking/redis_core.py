@@ -18,10 +18,12 @@ Every script is safe to run twice with the same token, because redis-py re-sends
 whose connection broke before the reply came back: a repeated acquire returns the grant it
 already made, a repeated release still reports success.
 
-The fencing token is ``max(last + 1, server time in microseconds)``: it grows with every
-acquisition and keeps growing even if Redis restarts without its data, as long as the
-server clock does not step back. Needs Redis 5 or later (scripts that read ``TIME`` and
-then write).
+The fencing token is a counter (``INCR``) that starts from the server time in microseconds
+whenever it is missing (first use, Redis restarted without its data, or a week after it
+started). Each acquisition takes a round trip, far longer than a microsecond, so the
+counter never catches up with the clock: a restart from the clock always lands above every
+token handed out before, as long as the server clock does not step back. Needs Redis 5 or
+later (scripts that read ``TIME`` and then write).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from cnop.exceptions import (
 from cnop.locking.backend import Attempt
 
 KEY_PREFIX = "cnop:lock:"
-#: How long a fence counter outlives its last acquisition (the clock floor covers the rest).
+#: How long a fence counter lives before it restarts from the clock (which keeps it rising).
 FENCE_RETENTION_MS = 7 * 24 * 3600 * 1000
 #: How long an unclaimed release signal stays around.
 SIGNAL_RETENTION_MS = 5_000
@@ -56,12 +58,12 @@ WAITING_RETENTION_MS = 5_000
 
 ACQUIRE = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  local now = redis.call('TIME')
-  local fence = tonumber(now[1]) * 1000000 + tonumber(now[2])
-  local last = tonumber(redis.call('GET', KEYS[2]) or '0')
-  if last >= fence then fence = last + 1 end
-  fence = string.format('%.0f', fence)
-  redis.call('SET', KEYS[2], fence, 'PX', ARGV[3])
+  local fence = redis.call('INCR', KEYS[2])
+  if fence == 1 then
+    local now = redis.call('TIME')
+    fence = tonumber(now[1]) * 1000000 + tonumber(now[2])
+    redis.call('SET', KEYS[2], string.format('%.0f', fence), 'PX', ARGV[3])
+  end
   return {1, fence}
 end
 if redis.call('GET', KEYS[1]) == ARGV[1] then
