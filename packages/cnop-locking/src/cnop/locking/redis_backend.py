@@ -16,6 +16,7 @@ import redis.asyncio
 import redis.asyncio.cluster
 import redis.cluster
 from redis.backoff import NoBackoff
+from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
 from cnop.locking import redis_core
@@ -112,7 +113,10 @@ class RedisLockBackend:
 
     def _call(self, script: Any, keys: list[str], args: list[str | int]) -> Any:
         try:
-            return script(keys=keys, args=args)
+            try:  # EVALSHA directly: redis-py's Script wrapper costs more than the call
+                return self._client.evalsha(script.sha, len(keys), *keys, *args)
+            except NoScriptError:  # a new or flushed server: load it, then run it
+                return script(keys=keys, args=args)
         except redis_core.REDIS_ERRORS as exc:
             raise redis_core.map_error(exc, self._target) from None
 
@@ -172,7 +176,10 @@ class AsyncRedisLockBackend:
     async def _call(self, script: Any, keys: list[str], args: list[str | int]) -> Any:
         try:
             await self._ready()
-            return await script(keys=keys, args=args)
+            try:
+                return await self._client.evalsha(script.sha, len(keys), *keys, *args)
+            except NoScriptError:
+                return await script(keys=keys, args=args)
         except redis_core.REDIS_ERRORS as exc:
             raise redis_core.map_error(exc, self._target) from None
 
