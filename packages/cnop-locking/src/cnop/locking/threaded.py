@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 
+from cnop.locking import _validate
 from cnop.locking.backend import Attempt, LockBackend
 
 
@@ -16,7 +17,7 @@ class ThreadedAsyncBackend:
     def __init__(self, backend: LockBackend, poll_interval: float = 0.1) -> None:
         self._backend = backend
         self.kind = backend.kind
-        self._poll_interval = poll_interval
+        self._poll_interval = _validate.poll_interval(poll_interval)
 
     async def try_acquire(
         self, name: str, token: str, ttl: float, previous: Attempt | None
