@@ -83,3 +83,44 @@ def test_importing_the_package_loads_neither_boto3_nor_redis() -> None:
         [sys.executable, "-c", code], check=True, capture_output=True, text=True
     ).stdout.split("\n")
     assert out[:2] == ["[]", "[]"]
+
+
+def test_wait_and_hold_times_are_recorded_as_metrics() -> None:
+    # In a fresh interpreter: an OpenTelemetry meter provider is process-global.
+    code = """
+import json
+from opentelemetry import metrics
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+reader = InMemoryMetricReader()
+metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+
+from cnop.exceptions import CNOPLockAcquisitionException
+from cnop.locking import LockManager
+
+locks = LockManager.in_memory()
+with locks.lock("m", ttl=5):
+    try:
+        with locks.lock("m", wait=0):
+            pass
+    except CNOPLockAcquisitionException:
+        pass
+seen = {}
+for resource in reader.get_metrics_data().resource_metrics:
+    for scope in resource.scope_metrics:
+        for metric in scope.metrics:
+            for point in metric.data.data_points:
+                key = f"{metric.name}|{point.attributes['backend']}|{point.attributes['outcome']}"
+                seen[key] = point.count
+print(json.dumps(seen))
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout
+    seen = json.loads(out.strip().splitlines()[-1])
+    assert seen == {
+        "cnop.lock.wait|memory|acquired": 1,
+        "cnop.lock.wait|memory|busy": 1,
+        "cnop.lock.hold|memory|released": 1,
+    }
