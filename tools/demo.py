@@ -26,6 +26,8 @@ from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+#: How long a flow waits for its user's lock (see step 9).
+LOCK_WAIT = 60.0
 ASSETS = (("BTC", "Bitcoin", "64000"), ("ETH", "Ether", "3200"))
 
 
@@ -112,7 +114,13 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one linear story
     story = Story()
     print("CNOP common packages: an end-to-end demo")
     with _dynamodb(args.dynamodb_endpoint) as where:
-        locks = LockManager.from_url(args.redis_url) if args.redis_url else LockManager.in_memory()
+        # Twenty deposits queue for one user's lock: the last waits for the other nineteen,
+        # so give waiters far more than the default 5 s on a slow or busy machine.
+        locks = (
+            LockManager.from_url(args.redis_url, default_wait=LOCK_WAIT)
+            if args.redis_url
+            else LockManager.in_memory(default_wait=LOCK_WAIT)
+        )
         print(f"   data: {where}")
         print(
             f"   locks: {'Redis at ' + _shown(args.redis_url) if args.redis_url else 'in-memory'}"

@@ -141,8 +141,9 @@ def test_auto_extend_renews_while_the_body_runs(
     locks: LockManager, unique_name: Callable[[str], str]
 ) -> None:
     name = unique_name("renew")
-    with locks.lock(name, ttl=0.3, auto_extend=True) as lock:
-        time.sleep(1.0)  # more than three leases
+    # Leases long enough that a renewal survives a scheduler stall on a busy 2-core machine.
+    with locks.lock(name, ttl=0.6, auto_extend=True) as lock:
+        time.sleep(2.0)  # more than three leases
         assert lock.held
         with pytest.raises(CNOPLockAcquisitionException), locks.lock(name, wait=0):
             pytest.fail("entered a lock that is being renewed")
@@ -326,11 +327,11 @@ async def test_async_auto_extend_renews_and_reports_a_loss(
     alocks: LockManager, unique_name: Callable[[str], str]
 ) -> None:
     name = unique_name("async-renew")
-    async with alocks.alock(name, ttl=0.3, auto_extend=True) as lock:
-        await asyncio.sleep(1.0)
+    async with alocks.alock(name, ttl=0.6, auto_extend=True) as lock:
+        await asyncio.sleep(2.0)  # more than three leases
         assert lock.held
-        await lock.extend(0.6)
-        assert lock.ttl == 0.6
+        await lock.extend(0.9)
+        assert lock.ttl == 0.9
     assert not lock.lost
 
     told = asyncio.Event()

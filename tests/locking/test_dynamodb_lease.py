@@ -63,9 +63,9 @@ def test_a_heartbeating_holder_is_never_declared_stale(
         dynamodb_lock_table, endpoint_url=dynamodb_endpoint, poll_interval=0.05
     )
     name = unique_name("heartbeat")
-    with holder.lock(name, ttl=0.4, auto_extend=True) as lock:
-        # Four leases long; heartbeats every ~0.13 s keep changing the record version.
-        with pytest.raises(CNOPLockTimeoutException), waiter.lock(name, wait=1.6):
+    with holder.lock(name, ttl=0.8, auto_extend=True) as lock:
+        # Four leases long; heartbeats every ~0.27 s keep changing the record version.
+        with pytest.raises(CNOPLockTimeoutException), waiter.lock(name, wait=3.2):
             pytest.fail("a live lease was taken over")
         assert lock.held
     assert not lock.lost
