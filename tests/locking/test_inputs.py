@@ -139,6 +139,9 @@ def test_redis_urls_are_parsed_and_their_display_hides_the_password(
         ("http://h:1", "scheme"),
         ("redis://:pw@:6379", "host"),
         ("redis://h:99999", "port"),
+        ("redis://:pw@h:6379/0?socket_timeout=soon", "socket_timeout"),
+        ("rediss://:pw@h:6379/0?health_check_interval=x", "health_check_interval"),
+        ("redis+cluster://:pw@h:6379?socket_timeout=soon", "socket_timeout"),
     ],
 )
 def test_bad_redis_urls_are_configuration_errors(url: str, problem: str) -> None:

@@ -19,6 +19,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
+from cnop.exceptions import CNOPConfigurationException
 from cnop.locking import redis_core
 from cnop.locking.backend import Attempt
 
@@ -43,20 +44,32 @@ def _client_options(target: redis_core.RedisTarget) -> dict[str, Any]:
 def sync_client(url: str) -> SyncClient:
     """A blocking redis-py client for ``url`` (any scheme ``redis_core.parse_url`` accepts)."""
     target = redis_core.parse_url(url)
-    if target.cluster:
-        try:  # a cluster client asks the nodes for the slot map at once
+    try:
+        if target.cluster:  # a cluster client asks the nodes for the slot map at once
             return redis.cluster.RedisCluster.from_url(target.url, **_client_options(target))
-        except redis_core.REDIS_ERRORS as exc:
-            raise redis_core.map_error(exc, f"Redis Cluster at {target.display}") from None
-    return redis.Redis.from_url(target.url, **_client_options(target))
+        return redis.Redis.from_url(target.url, **_client_options(target))
+    except ValueError as exc:
+        raise _bad_option(exc) from None
+    except redis_core.REDIS_ERRORS as exc:
+        raise redis_core.map_error(exc, f"Redis Cluster at {target.display}") from None
 
 
 def async_client(url: str) -> AsyncClient:
     """An asyncio redis-py client for ``url``."""
     target = redis_core.parse_url(url)
-    if target.cluster:
-        return redis.asyncio.cluster.RedisCluster.from_url(target.url, **_client_options(target))
-    return redis.asyncio.Redis.from_url(target.url, **_client_options(target))
+    try:
+        if target.cluster:
+            return redis.asyncio.cluster.RedisCluster.from_url(
+                target.url, **_client_options(target)
+            )
+        return redis.asyncio.Redis.from_url(target.url, **_client_options(target))
+    except ValueError as exc:
+        raise _bad_option(exc) from None
+
+
+def _bad_option(exc: ValueError) -> CNOPConfigurationException:
+    # redis-py names the bad query option (never the password): "Invalid value for 'x' ..."
+    return CNOPConfigurationException(f"Redis URL has an invalid option: {exc}")
 
 
 def _describe(client: SyncClient | AsyncClient) -> tuple[str, str]:
