@@ -92,6 +92,31 @@ def test_an_abandoned_lease_is_taken_over_after_one_lease_seen_unchanged(
 
 
 @pytest.mark.integration
+def test_a_repeated_acquire_or_release_by_the_same_owner_is_recognised(
+    dynamodb_endpoint: str, dynamodb_lock_table: str, unique_name: Callable[[str], str]
+) -> None:
+    # botocore re-sends an UpdateItem whose reply was lost (read timeout); the re-sent
+    # request then meets the owner's own earlier write. It must not be taken for someone
+    # else's lock (the owner would wait for itself) or for a lost lock (a false alarm).
+    backend = DynamoDBLockBackend.connect(dynamodb_lock_table, endpoint_url=dynamodb_endpoint)
+    name = unique_name("resent")
+    first = backend.try_acquire(name, "owner-token", 5.0, None)
+    assert first.acquired
+    again = backend.try_acquire(name, "owner-token", 5.0, None)
+    assert again == Attempt(True, fencing_token=first.fencing_token)
+    assert not backend.try_acquire(name, "other-token", 5.0, None).acquired
+    assert backend.release(name, "owner-token")
+    assert backend.release(name, "owner-token")  # the re-sent release
+    assert not backend.release(name, "other-token")
+    taken = backend.try_acquire(name, "other-token", 5.0, None)
+    assert taken.acquired
+    assert taken.fencing_token == first.fencing_token + 1
+    assert not backend.extend(name, "owner-token", 5.0)
+    assert backend.release(name, "other-token")
+    backend.close()
+
+
+@pytest.mark.integration
 def test_a_missing_table_is_a_configuration_error_naming_it(dynamodb_endpoint: str) -> None:
     locks = LockManager.dynamodb("no-such-lock-table", endpoint_url=dynamodb_endpoint)
     with pytest.raises(CNOPConfigurationException, match="no-such-lock-table"), locks.lock("x"):

@@ -94,10 +94,21 @@ class DynamoDBLockBackend:
             if dynamodb_core.error_code(exc) != "ConditionalCheckFailedException":
                 raise dynamodb_core.map_error(exc, self.table) from None
             item = getattr(exc, "response", {}).get("Item")
+            mine = dynamodb_core.already_granted(item, token)
+            if mine is not None:
+                return mine
             return dynamodb_core.refused(item, previous, time.monotonic())
 
     def release(self, name: str, token: str) -> bool:
-        return self._conditional(dynamodb_core.release_request(self.table, name, token))
+        request = dynamodb_core.release_request(self.table, name, token)
+        try:
+            self._client.update_item(**request)
+        except Exception as exc:
+            if dynamodb_core.error_code(exc) != "ConditionalCheckFailedException":
+                raise dynamodb_core.map_error(exc, self.table) from None
+            item = getattr(exc, "response", {}).get("Item")
+            return dynamodb_core.released_by(item, token)
+        return True
 
     def force_release(self, name: str) -> bool:
         return self._conditional(dynamodb_core.release_request(self.table, name, None))

@@ -29,7 +29,14 @@ from cnop.exceptions import (
 from cnop.locking.backend import Attempt
 
 HASH_KEY = "lock_name"
-_NAMES = {"#n": HASH_KEY, "#o": "owner", "#r": "rvn", "#l": "lease_ms", "#f": "fence"}
+_NAMES = {
+    "#n": HASH_KEY,
+    "#o": "owner",
+    "#r": "rvn",
+    "#l": "lease_ms",
+    "#f": "fence",
+    "#b": "released_by",
+}
 _THROTTLED = {
     "ProvisionedThroughputExceededException",
     "ThrottlingException",
@@ -91,6 +98,24 @@ def granted(response: dict[str, Any]) -> Attempt:
     return Attempt(True, fencing_token=int(response["Attributes"]["fence"]["N"]))
 
 
+def already_granted(item: dict[str, Any] | None, token: str) -> Attempt | None:
+    """The grant ``token`` already holds, when a failed acquire met its own earlier write.
+
+    botocore re-sends a request whose reply was lost; the re-sent acquire then finds the
+    lock owned, by us.
+    """
+    if item and item.get("owner", {}).get("S") == token and "fence" in item:
+        return Attempt(True, fencing_token=int(item["fence"]["N"]))
+    return None
+
+
+def released_by(item: dict[str, Any] | None, token: str) -> bool:
+    """True when a failed release met ``token``'s own earlier release (a re-sent request)."""
+    # Only a successful release by ``token`` writes it (tokens are never reused), and a
+    # later holder leaves it alone, so it stays true after someone else took the lock.
+    return item is not None and item.get("released_by", {}).get("S") == token
+
+
 def refused(item: dict[str, Any] | None, previous: Attempt | None, now: float) -> Attempt:
     """The Attempt for a failed acquire, given the item DynamoDB returned with the failure."""
     if not item or "owner" not in item or "rvn" not in item:
@@ -123,17 +148,24 @@ def release_request(table: str, name: str, token: str | None) -> dict[str, Any]:
     """Free ``name``: only for ``token``, or whoever holds it when ``token`` is None."""
     values: dict[str, Any] = {":r": {"S": new_rvn()}}
     if token is None:
-        condition = "attribute_exists(#o)"
-    else:
-        condition = "#o = :o"
-        values[":o"] = {"S": token}
+        return {
+            "TableName": table,
+            "Key": {HASH_KEY: {"S": name}},
+            "UpdateExpression": "SET #r = :r REMOVE #o, #l, #b",
+            "ConditionExpression": "attribute_exists(#o)",
+            "ExpressionAttributeNames": {k: _NAMES[k] for k in ("#o", "#r", "#l", "#b")},
+            "ExpressionAttributeValues": values,
+        }
+    values[":o"] = {"S": token}
+    # released_by lets a re-sent release recognise that it already succeeded.
     return {
         "TableName": table,
         "Key": {HASH_KEY: {"S": name}},
-        "UpdateExpression": "SET #r = :r REMOVE #o, #l",
-        "ConditionExpression": condition,
-        "ExpressionAttributeNames": {k: _NAMES[k] for k in ("#o", "#r", "#l")},
+        "UpdateExpression": "SET #r = :r, #b = :o REMOVE #o, #l",
+        "ConditionExpression": "#o = :o",
+        "ExpressionAttributeNames": {k: _NAMES[k] for k in ("#o", "#r", "#l", "#b")},
         "ExpressionAttributeValues": values,
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
     }
 
 
