@@ -14,7 +14,7 @@ from cnop.data.transactions.limits import Amount, FlowLimits
 from cnop.data.transactions.locks import AsyncUserLocks
 from cnop.data.transactions.results import FlowResult, FlowType
 from cnop.data.transactions.runner import RetryPolicy
-from cnop.data.transactions.telemetry import flow_committed, flow_failed
+from cnop.data.transactions.telemetry import flow_committed, flow_failed, lock_release_failed
 from cnop.data.validation import validate_username
 from cnop.exceptions import CNOPException
 
@@ -53,12 +53,17 @@ class AsyncTransactionManager:
     ) -> FlowResult:
         name = validate_username(username)
         lock = self.locks.auser_lock(name, flow.value) if self.locks is not None else nullcontext()
+        result: FlowResult | None = None
         try:
             async with lock:
                 result = await self.executor.run(operation)
         except CNOPException as exc:
-            flow_failed(flow, name, exc)
-            raise
+            if result is None:
+                flow_failed(flow, name, exc)
+                raise
+            # Committed: the transaction's conditions, not the lock, kept it correct. An
+            # error now would make the caller retry (and, without a key, apply it twice).
+            lock_release_failed(result, exc)
         flow_committed(result)
         return result
 

@@ -6,7 +6,7 @@ from cnop.data.transactions.results import FlowResult, FlowType
 from cnop.exceptions import CNOPException
 from cnop.logging import BaseLogger, LogAction, LoggerName, metrics
 
-__all__ = ["flow_committed", "flow_failed"]
+__all__ = ["flow_committed", "flow_failed", "lock_release_failed"]
 
 _LOG = BaseLogger(LoggerName.TRANSACTION)
 FLOWS = metrics.counter(
@@ -46,4 +46,16 @@ def flow_failed(flow: FlowType, username: str, error: CNOPException) -> None:
         flow=flow.value,
         error=error.code,
         retryable=error.retryable,
+    )
+
+
+def lock_release_failed(result: FlowResult, error: CNOPException) -> None:
+    """The flow committed, but releasing the user's lock failed (lost, or its server down)."""
+    _LOG.warning(
+        action=LogAction.LOCK_LOST,
+        message=f"{result.flow.value} committed, but releasing the user lock failed: "
+        f"{error.message}",
+        user=result.username,
+        flow=result.flow.value,
+        error=error.code,
     )
