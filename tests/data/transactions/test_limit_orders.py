@@ -121,3 +121,28 @@ def test_a_filled_order_cannot_be_cancelled(
     with pytest.raises(CNOPInvalidStateTransitionException, match="completed to cancelled"):
         flows.cancel_order(name, placed.order.order_id)
     assert BalanceDAO(settings=data_settings).get_balance(name).balance == Decimal(95)
+
+
+@pytest.mark.parametrize("case", [("sell", None), ("buy", Decimal("50.00")), ("buy", None)])
+def test_cancelling_an_order_that_holds_nothing_releases_nothing(
+    case: tuple[str, Decimal | None],
+    flows: Any,
+    make_user: Callable[[], str],
+    make_asset: Callable[..., str],
+    data_settings: DataSettings,
+) -> None:
+    from cnop.data import Order
+
+    side, total = case
+    name, asset = make_user(), make_asset("10")
+    flows.deposit(name, "1.00")
+    # An order written through the DAO (as the README's quick start does) held nothing.
+    order = OrderDAO(settings=data_settings).create_order(
+        Order.new(name, _limit(side, asset, "5", "10"), total_amount=total)
+    )
+    with pytest.raises(CNOPValidationException, match="holds nothing"):
+        flows.cancel_order(name, order.order_id)
+    assert BalanceDAO(settings=data_settings).get_balance(name).balance == Decimal("1.00")
+    holding = AssetBalanceDAO(settings=data_settings).list_asset_balances(name).items
+    assert holding == []
+    assert OrderDAO(settings=data_settings).get_order(order.order_id).status is OrderStatus.PENDING

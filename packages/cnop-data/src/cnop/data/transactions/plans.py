@@ -37,6 +37,8 @@ from cnop.data.layout import (
     BALANCE_TRANSACTION_MAPPER,
     ORDER_MAPPER,
     asset_key,
+    asset_transaction_key,
+    balance_transaction_key,
     user_key,
 )
 from cnop.data.models import (
@@ -492,6 +494,8 @@ def plan_limit_order(
             plan,
             tables,
             BalanceTransaction(
+                # The hold's id is the order's: a cancel checks that this very hold exists.
+                transaction_id=order.order_id,
                 username=username,
                 transaction_type=TransactionType.ORDER_PAYMENT,
                 amount=-usd,
@@ -509,6 +513,7 @@ def plan_limit_order(
             plan,
             tables,
             AssetTransaction(
+                transaction_id=order.order_id,  # the hold's id is the order's (see above)
                 username=username,
                 asset_id=asset.asset_id,
                 transaction_type=AssetTransactionType.SELL,
@@ -528,6 +533,37 @@ def plan_limit_order(
         **result,
     )
     return plan
+
+
+def _nothing_held(order_id: str) -> ConditionFailedHandler:
+    return lambda _old: CNOPValidationException.for_field(
+        "order_id",
+        f"'{order_id}' holds nothing to release (it was not placed with place_limit_order)",
+    )
+
+
+def _check_hold(plan: Plan, tables: TableNames, order: Order) -> None:
+    """The order's hold must exist and be what a cancel releases (never release unheld funds)."""
+    if order.order_type.is_buy:
+        if order.total_amount is None:
+            raise _nothing_held(order.order_id)(None)
+        table = tables.users
+        hold_key = balance_transaction_key(order.username, order.order_id)
+        attribute, held = "amount", -order.total_amount
+    else:
+        table = tables.orders
+        hold_key = asset_transaction_key(order.username, order.order_id)
+        attribute, held = "quantity", -order.quantity
+    plan.add(
+        transact_condition(
+            table,
+            hold_key,
+            "attribute_exists(pk) AND #held = :held",
+            names={"#held": attribute},
+            values={":held": {"N": str(held)}},
+        ),
+        _nothing_held(order.order_id),
+    )
 
 
 def plan_cancel(
@@ -568,6 +604,7 @@ def plan_cancel(
         }
     )
     result: dict[str, Any] = {"amount": ZERO, "balance": balance.balance}
+    _check_hold(plan, tables, order)
     if order.order_type.is_buy:
         released = order.total_amount or ZERO
         result["balance"] = _change_balance(plan, tables, balance, released, now)
