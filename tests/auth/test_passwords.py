@@ -82,6 +82,18 @@ def test_nul_character_is_refused_on_hash_and_false_on_verify(
     assert fast_passwords.verify_password("abc\x00def", stored) is False
 
 
+def test_unpaired_surrogate_is_refused_on_hash_and_false_on_verify(
+    fast_passwords: PasswordManager,
+) -> None:
+    # JSON allows "\ud800"; such a str has no UTF-8 form, so no hash can ever hold it.
+    with pytest.raises(CNOPValidationException, match="surrogate"):
+        fast_passwords.hash_password("Correct-Horse-9\ud800")
+    stored = fast_passwords.hash_password(GOOD)
+    assert fast_passwords.verify_and_update(GOOD + "\udfff", stored) == (False, None)
+    with pytest.raises(CNOPInvalidCredentialsException):
+        fast_passwords.authenticate("alice_01", "\ud800", stored)
+
+
 @pytest.mark.parametrize(
     "stored", ["", "not-a-hash", "$2b$04$short", "$argon2id$v=19$garbage", "$1$md5$abc"]
 )

@@ -28,6 +28,7 @@ def test_a_strong_password_passes() -> None:
         ("Correct-Horse-x", "must contain a digit"),
         ("CorrectHorse99", "must contain a special character (not a letter, digit or space)"),
         ("Correct-Horse-9\x07", "must not contain control characters"),
+        ("Correct-Horse-9\ud800", "must not contain unpaired surrogates"),
     ],
 )
 def test_each_default_rule_has_its_own_message(password: str, expected: str) -> None:

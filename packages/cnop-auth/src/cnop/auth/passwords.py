@@ -109,7 +109,11 @@ class PasswordManager:
         _require_password_text(password)
         if "\x00" in password:
             raise CNOPValidationException.for_field("password", "must not contain NUL characters")
-        size = len(password.encode("utf-8"))
+        size = _utf8_size(password)
+        if size is None:
+            raise CNOPValidationException.for_field(
+                "password", "must not contain unpaired surrogates (it has no UTF-8 form)"
+            )
         if size > self.max_password_bytes:
             raise CNOPValidationException.for_field(
                 "password",
@@ -135,9 +139,9 @@ class PasswordManager:
         _require_password_text(password)
         if not isinstance(hashed, str):
             raise CNOPValidationException.for_field("hashed_password", "must be a string")
-        size = len(password.encode("utf-8"))
-        if not hashed or size > _MAX_VERIFY_BYTES:
-            return False, None
+        size = _utf8_size(password)
+        if not hashed or size is None or size > _MAX_VERIFY_BYTES:
+            return False, None  # no UTF-8 form: hash_password never stored such a password
         scheme = self._context.identify(hashed, required=False)
         if scheme is None:
             security_events.stored_hash_unusable("unrecognised hash format")
@@ -213,6 +217,14 @@ class PasswordManager:
         if self._dummy_hash is None:
             self._dummy_hash = str(self._context.hash("unknown-user-timing-equaliser"))
         return self._dummy_hash
+
+
+def _utf8_size(password: str) -> int | None:
+    """The UTF-8 length of ``password``; None when it has unpaired surrogates."""
+    try:
+        return len(password.encode("utf-8"))
+    except UnicodeEncodeError:
+        return None
 
 
 def _require_password_text(password: Any) -> None:

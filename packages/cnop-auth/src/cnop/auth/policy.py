@@ -70,9 +70,12 @@ class PasswordPolicy:
         problems: list[str] = []
         if len(password) < self.min_length:
             problems.append(f"must be at least {self.min_length} characters long")
-        size = len(password.encode("utf-8"))
+        # An unpaired surrogate (JSON allows "\ud800") has no UTF-8 form: no hash holds it.
+        size = len(password.encode("utf-8", "surrogatepass"))
         if size > self.max_bytes:
             problems.append(f"must be at most {self.max_bytes} bytes (UTF-8); it is {size}")
+        if any(unicodedata.category(c) == "Cs" for c in password):
+            problems.append("must not contain unpaired surrogates")
         if any(unicodedata.category(c) == "Cc" for c in password):
             problems.append("must not contain control characters")
         if self.require_upper and not any(c.isupper() for c in password):
