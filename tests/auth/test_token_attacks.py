@@ -220,6 +220,8 @@ def test_audience_list_containing_ours_is_accepted(
         {"exp": "tomorrow"},
         {"exp": True},
         {"exp": 1e300},
+        {"exp": 10**400},  # an int too large for a float
+        {"nbf": -(10**400)},
         {"iat": -5},
         {"jti": ""},
     ],

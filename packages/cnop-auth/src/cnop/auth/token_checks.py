@@ -122,7 +122,8 @@ def _timestamp(claims: Mapping[str, Any], name: str) -> float:
         raise invalid(f"missing {name}")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise invalid(f"{name} is not a number")
-    if not math.isfinite(value) or not 0 <= value <= _MAX_TIMESTAMP:
+    # The range check first: isfinite() of an int too large for a float raises OverflowError.
+    if not 0 <= value <= _MAX_TIMESTAMP or not math.isfinite(value):
         raise invalid(f"{name} is out of range")
     return float(value)
 
