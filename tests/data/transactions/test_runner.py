@@ -97,3 +97,16 @@ def test_conflicts_that_outlast_the_attempts_are_a_retryable_version_conflict() 
 def test_validation_happens_when_the_operation_is_made() -> None:
     with pytest.raises(CNOPValidationException):
         ops.deposit(CTX, "alice_01", "-1")  # no step was needed to find out
+
+
+def test_a_read_cancelled_by_a_concurrent_transaction_is_read_again() -> None:
+    # TransactGetItems is cancelled (TransactionConflict) while another transaction writes
+    # one of its items: as at the write, nothing happened, so the flow tries again.
+    op = ops.deposit(CTX, "alice_01", "5")
+    assert next(op).operation == "transact_get_items"
+    conflict = CNOPServiceUnavailableException(details={"dynamodb_error": "transaction_cancelled"})
+    assert isinstance(op.throw(conflict), Pause)
+    assert op.send(None).operation == "transact_get_items"
+    write = op.send(_snapshot())
+    assert write.operation == "transact_write_items"
+    assert _finish(op, {}).balance == Decimal(15)

@@ -140,7 +140,13 @@ def _attempt(
     attempt: int,
 ) -> Operation[FlowResult | CNOPException]:
     """One read, plan and write: the result, or the conflict that calls for another try."""
-    snapshot = yield from read()
+    try:
+        snapshot = yield from read()
+    except CNOPException as exc:
+        # TransactGetItems is cancelled while another transaction writes one of its items.
+        if _is_conflict(exc):
+            return exc
+        raise
     now = utc_now()
     try:
         plan = planner(snapshot, now)
