@@ -212,3 +212,60 @@ def test_a_lost_fence_counter_restarts_above_every_earlier_token(
         fences.append(lock.fencing_token)
     assert all(a < b for a, b in itertools.pairwise(fences))
     locks.close()
+
+
+class _LateReplies:
+    """An asyncio backend whose acquire replies arrive late: the store has granted the lock
+    by the time the caller stops waiting for the answer."""
+
+    def __init__(self, backend: AsyncRedisLockBackend) -> None:
+        self._backend = backend
+        self.kind = backend.kind
+        self.granted = asyncio.Event()
+
+    async def try_acquire(
+        self, name: str, token: str, ttl: float, previous: Attempt | None
+    ) -> Attempt:
+        attempt = await self._backend.try_acquire(name, token, ttl, previous)
+        self.granted.set()
+        await asyncio.sleep(30)
+        return attempt
+
+    async def wait_for_release(self, name: str, timeout: float) -> bool:
+        return await self._backend.wait_for_release(name, timeout)
+
+    async def release(self, name: str, token: str) -> bool:
+        return await self._backend.release(name, token)
+
+    async def extend(self, name: str, token: str, ttl: float) -> bool:
+        return await self._backend.extend(name, token, ttl)
+
+    async def force_release(self, name: str) -> bool:
+        return await self._backend.force_release(name)
+
+    async def aclose(self) -> None:
+        await self._backend.aclose()
+
+
+@pytest.mark.integration
+async def test_an_acquisition_cancelled_after_the_grant_does_not_leave_the_lock_taken(
+    redis_url: str, unique_name: Callable[[str], str]
+) -> None:
+    # A timeout around `async with`, or a client that hung up, cancels the acquisition; if
+    # Redis had already granted it, nobody would release it before its lease ran out.
+    late = _LateReplies(AsyncRedisLockBackend.from_url(redis_url))
+    locks = LockManager(RedisLockBackend.from_url(redis_url), late)
+    name = unique_name("cancelled")
+
+    async def enter() -> None:
+        async with locks.alock(name, ttl=30):
+            pytest.fail("entered although cancelled")
+
+    task = asyncio.create_task(enter())
+    await asyncio.wait_for(late.granted.wait(), 5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    with locks.lock(name, wait=0) as lock:
+        assert lock.held
+    await locks.aclose()

@@ -6,6 +6,7 @@ hot path. Each is single-use, like the lock it takes.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import secrets
 import time
@@ -106,6 +107,12 @@ class AsyncLockContext:
             got = await run_async(backend, request.name, token, request.ttl, plan)
         except CNOPException as exc:
             _record_failure(backend.kind, request, started, exc)
+            raise
+        except asyncio.CancelledError:
+            # Cancelled with a try in flight: the store may have granted it. Free what this
+            # token may hold (a no-op if nothing) rather than leave it taken for a full lease.
+            with contextlib.suppress(CNOPException):
+                await asyncio.shield(backend.release(request.name, token))
             raise
         state = _new_state(backend.kind, request, token, got)
         lock = AsyncHeldLock(backend, state, self._on_lost)
