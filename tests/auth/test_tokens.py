@@ -257,6 +257,14 @@ def test_hmac_keys_have_no_jwks(tokens: TokenManager) -> None:
 # -- configuration from the environment ----------------------------------------------------
 
 
+def test_a_lifetime_past_what_a_token_can_carry_is_refused_at_start(
+    tokens: TokenManager,
+) -> None:
+    # Issuing would otherwise fail on every login (an expiry past the year 9999).
+    with pytest.raises(CNOPConfigurationException, match="refresh_token_lifetime"):
+        TokenSettings(keys=tokens.settings.keys, refresh_token_lifetime=timedelta(days=5_000_000))
+
+
 @pytest.mark.parametrize(
     ("env", "variable", "fragment"),
     [
@@ -277,6 +285,12 @@ def test_hmac_keys_have_no_jwks(tokens: TokenManager) -> None:
             "positive",
         ),
         ({"JWT_ACCESS_TOKEN_EXPIRE_MINUTES": "0"}, "JWT_ACCESS_TOKEN_EXPIRE_MINUTES", "positive"),
+        (
+            {"JWT_ACCESS_TOKEN_EXPIRE_MINUTES": "10000000000000"},
+            "JWT_ACCESS_TOKEN_EXPIRE_MINUTES",
+            "at most",
+        ),
+        ({"JWT_REFRESH_TOKEN_EXPIRE_DAYS": "5000000"}, "JWT_REFRESH_TOKEN_EXPIRE_DAYS", "at most"),
         ({"JWT_ALGORITHM": "RS256"}, "JWT_KEY_ID", "is not set"),
         ({"JWT_ALGORITHM": "RS256", "JWT_KEY_ID": "k1"}, "JWT_PRIVATE_KEY", "is not set"),
         (

@@ -17,6 +17,9 @@ DEFAULT_REFRESH_DAYS = 7
 DEFAULT_ISSUER = "cnop-auth"
 DEFAULT_AUDIENCE = "cnop"
 DEFAULT_LEEWAY = timedelta(seconds=30)
+#: The longest token lifetime: beyond it a setting is a mistake, and far beyond it the
+#: expiry no longer fits a date (issuing would fail at every login).
+MAX_LIFETIME = timedelta(days=366)
 #: Bigger tokens are refused before any parsing (ours are well under 1 KiB).
 DEFAULT_MAX_TOKEN_BYTES = 8192
 
@@ -41,8 +44,8 @@ class TokenSettings:
         if not isinstance(self.keys, KeySet):
             raise CNOPConfigurationException("TokenSettings.keys must be a KeySet")
         for name in ("access_token_lifetime", "refresh_token_lifetime"):
-            if getattr(self, name) < timedelta(seconds=1):
-                raise CNOPConfigurationException(f"{name} must be at least one second")
+            if not timedelta(seconds=1) <= getattr(self, name) <= MAX_LIFETIME:
+                raise CNOPConfigurationException(f"{name} must be between 1 second and 366 days")
         if self.leeway < timedelta(0):
             raise CNOPConfigurationException("leeway must not be negative")
         if self.max_token_bytes < 256:
@@ -73,11 +76,13 @@ class TokenSettings:
             keys=keys,
             access_token_lifetime=timedelta(
                 minutes=_positive_int(
-                    env, "JWT_ACCESS_TOKEN_EXPIRE_MINUTES", DEFAULT_ACCESS_MINUTES
+                    env, "JWT_ACCESS_TOKEN_EXPIRE_MINUTES", DEFAULT_ACCESS_MINUTES, 366 * 24 * 60
                 )
             ),
             refresh_token_lifetime=timedelta(
-                days=_positive_int(env, "JWT_REFRESH_TOKEN_EXPIRE_DAYS", DEFAULT_REFRESH_DAYS)
+                days=_positive_int(
+                    env, "JWT_REFRESH_TOKEN_EXPIRE_DAYS", DEFAULT_REFRESH_DAYS, MAX_LIFETIME.days
+                )
             ),
             issuer=env.get("JWT_ISSUER", "").strip() or DEFAULT_ISSUER,
             audience=env.get("JWT_AUDIENCE", "").strip() or DEFAULT_AUDIENCE,
@@ -112,7 +117,7 @@ def _asymmetric_keys(env: Mapping[str, str], algorithm: str) -> KeySet:
     return KeySet(signing, previous)
 
 
-def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+def _positive_int(env: Mapping[str, str], name: str, default: int, maximum: int) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -123,5 +128,10 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     if value < 1:
         raise CNOPConfigurationException(
             f"{name} must be a positive whole number, got {raw!r}", details={"variable": name}
+        )
+    if value > maximum:
+        raise CNOPConfigurationException(
+            f"{name} must be at most {maximum} (366 days), got {raw!r}",
+            details={"variable": name},
         )
     return value

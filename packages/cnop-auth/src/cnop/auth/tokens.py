@@ -15,7 +15,7 @@ from cnop.auth.claims import AccessToken, TokenClaims, TokenPair, TokenType
 from cnop.auth.identity import require_role_value, require_username
 from cnop.auth.keys import KeySet
 from cnop.auth.revocation import InMemoryRevocationList, RevocationList
-from cnop.auth.settings import TokenSettings
+from cnop.auth.settings import MAX_LIFETIME, TokenSettings
 from cnop.auth.token_checks import check_claims, invalid, select_key
 from cnop.exceptions import (
     CNOPConfigurationException,
@@ -24,9 +24,6 @@ from cnop.exceptions import (
     CNOPValidationException,
     UserRole,
 )
-
-# Beyond this a lifetime is a mistake (and NumericDate arithmetic stays far from overflow).
-_MAX_LIFETIME = timedelta(days=366)
 
 
 class TokenManager:
@@ -206,7 +203,7 @@ class TokenManager:
             return int(default.total_seconds())
         if not isinstance(expires_delta, timedelta):
             raise CNOPValidationException.for_field("expires_delta", "must be a timedelta")
-        if not timedelta(seconds=1) <= expires_delta <= _MAX_LIFETIME:
+        if not timedelta(seconds=1) <= expires_delta <= MAX_LIFETIME:
             raise CNOPValidationException.for_field(
                 "expires_delta", "must be between one second and 366 days"
             )
