@@ -106,3 +106,9 @@ def test_many_by_id_keeps_the_callers_order(daos: SimpleNamespace) -> None:
     ]
     with pytest.raises(CNOPValidationException):
         daos.assets.get_assets("BTC")
+
+
+@pytest.mark.parametrize("bad", [5, None, b"BTC"])
+def test_many_by_id_refuses_what_is_not_a_list_of_ids(daos: SimpleNamespace, bad: object) -> None:
+    with pytest.raises(CNOPValidationException, match="asset_ids"):
+        daos.assets.get_assets(bad)

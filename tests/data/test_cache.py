@@ -141,3 +141,14 @@ async def test_async_cache(data_settings: DataSettings, async_client: Any, redis
 def test_bad_ttl_is_refused(data_settings: DataSettings, redis_client: redis.Redis) -> None:
     with pytest.raises(CNOPConfigurationException, match="ttl_seconds"):
         CachedAssetDAO(AssetDAO(settings=data_settings), redis_client, ttl_seconds=0)
+
+
+@pytest.mark.parametrize("bad", ["BTC", 5, None])
+def test_many_by_id_through_the_cache_refuses_what_is_not_a_list_of_ids(
+    data_settings: DataSettings, redis_client: redis.Redis, bad: object
+) -> None:
+    from cnop.exceptions import CNOPValidationException
+
+    cached = CachedAssetDAO(AssetDAO(settings=data_settings), redis_client, prefix="t-bad:")
+    with pytest.raises(CNOPValidationException, match="asset_ids"):
+        cached.get_assets(bad)  # type: ignore[arg-type]

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from cnop.data.aio import AsyncAssetDAO
+from cnop.data.core.assets import check_asset_ids
 from cnop.data.core.paging import DEFAULT_PAGE_SIZE, Page
 from cnop.data.dao import AssetDAO
 from cnop.data.models import Asset, AssetCreate, AssetUpdate
@@ -133,7 +134,7 @@ class CachedAssetDAO:
 
     def get_assets(self, asset_ids: Sequence[str]) -> list[Asset | None]:
         """Many by id in the caller's order: cached ones from Redis, the rest in one batch."""
-        ids = [validate_asset_id(a) for a in asset_ids]
+        ids = check_asset_ids(asset_ids)
         found: dict[str, Asset] = {}
         try:
             pipe = self._redis.pipeline(transaction=False)
@@ -223,7 +224,7 @@ class AsyncCachedAssetDAO:
         return asset
 
     async def get_assets(self, asset_ids: Sequence[str]) -> list[Asset | None]:
-        ids = [validate_asset_id(a) for a in asset_ids]
+        ids = check_asset_ids(asset_ids)
         found: dict[str, Asset] = {}
         try:
             pipe = self._redis.pipeline(transaction=False)

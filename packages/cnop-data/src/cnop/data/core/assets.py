@@ -20,6 +20,7 @@ from cnop.data.validation import check_category, validate_asset_id
 from cnop.exceptions import CNOPAssetNotFoundException, CNOPValidationException
 
 __all__ = [
+    "check_asset_ids",
     "create_asset",
     "get_asset",
     "get_assets",
@@ -104,11 +105,16 @@ def list_assets_by_category(
     )
 
 
+def check_asset_ids(asset_ids: object) -> list[str]:
+    """``asset_ids`` (a list or tuple of asset ids) validated, or CNOPValidationException."""
+    if isinstance(asset_ids, (str, bytes)) or not isinstance(asset_ids, Sequence):
+        raise CNOPValidationException.for_field("asset_ids", "must be a list of asset ids")
+    return [validate_asset_id(a) for a in asset_ids]
+
+
 def get_assets(tables: TableNames, asset_ids: Sequence[str]) -> Operation[list[Asset | None]]:
     """The assets for ``asset_ids`` in the caller's order (None where one does not exist)."""
-    if isinstance(asset_ids, str):
-        raise CNOPValidationException.for_field("asset_ids", "must be a list of asset ids")
-    ids = [validate_asset_id(a) for a in asset_ids]
+    ids = check_asset_ids(asset_ids)
     items = yield from batch_get(tables.inventory, [asset_key(a) for a in ids])
     by_id: dict[str, Any] = {}
     for item in items:
