@@ -172,6 +172,11 @@ def test_bad_dynamodb_settings_are_refused(options: dict[str, object], field: st
     assert caught.value.errors[0]["field"] == field
 
 
+def test_a_non_text_endpoint_is_a_configuration_error() -> None:
+    with pytest.raises(CNOPConfigurationException, match="endpoint"):
+        LockManager.dynamodb("locks", endpoint_url=8000, region_name="us-east-1")  # type: ignore[arg-type]
+
+
 def test_a_missing_region_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
     for variable in ("AWS_REGION", "AWS_DEFAULT_REGION"):
         monkeypatch.delenv(variable, raising=False)

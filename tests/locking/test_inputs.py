@@ -101,6 +101,8 @@ def test_bad_manager_settings_are_refused() -> None:
         LockManager.in_memory(operation_ttls={"Bad Op": 5})
     with pytest.raises(CNOPValidationException, match=r"operation_ttls\[deposit\]"):
         LockManager.in_memory(operation_ttls={"deposit": -5})
+    with pytest.raises(CNOPValidationException, match="operation_ttls"):
+        LockManager.in_memory(operation_ttls=[("deposit", 5)])  # type: ignore[arg-type]
 
 
 def test_operation_ttls_override_the_defaults() -> None:

@@ -52,6 +52,9 @@ class DynamoDBLockBackend:
         ``endpoint_url`` and ``region_name`` default to boto3's own configuration
         (``AWS_ENDPOINT_URL_DYNAMODB``, ``AWS_REGION``...).
         """
+        for field, text in (("endpoint_url", endpoint_url), ("region_name", region_name)):
+            if text is not None and not isinstance(text, str):
+                raise CNOPConfigurationException(f"DynamoDB lock backend: {field} must be text")
         config = Config(
             connect_timeout=CONNECT_TIMEOUT,
             read_timeout=READ_TIMEOUT,

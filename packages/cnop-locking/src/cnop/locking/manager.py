@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from cnop.exceptions import CNOPConfigurationException
+from cnop.exceptions import CNOPConfigurationException, CNOPValidationException
 from cnop.locking import _validate
 from cnop.locking.backend import AsyncLockBackend, LockBackend
 from cnop.locking.config import redis_url_from_env
@@ -52,6 +52,10 @@ class LockManager:
         self._async_backend = async_backend
         self.default_ttl = _validate.ttl(default_ttl, "default_ttl")
         self.default_wait = _validate.wait(default_wait, "default_wait")
+        if operation_ttls is not None and not isinstance(operation_ttls, Mapping):
+            raise CNOPValidationException.for_field(
+                "operation_ttls", "must be a mapping of operation names to seconds"
+            )
         ttls = dict(DEFAULT_OPERATION_TTLS)
         for operation, ttl in (operation_ttls or {}).items():
             ttls[_validate.operation(operation)] = _validate.ttl(
