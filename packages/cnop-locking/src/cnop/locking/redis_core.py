@@ -22,8 +22,8 @@ The fencing token is a counter (``INCR``) that starts from the server time in mi
 whenever it is missing (first use, Redis restarted without its data, or a week after it
 started). Each acquisition takes a round trip, far longer than a microsecond, so the
 counter never catches up with the clock: a restart from the clock always lands above every
-token handed out before, as long as the server clock does not step back. Needs Redis 5 or
-later (scripts that read ``TIME`` and then write).
+token handed out before, as long as the server clock does not step back. Needs Redis 6 or
+later (scripts that read ``TIME`` and then write need 5; a fractional ``BLPOP`` timeout, 6).
 """
 
 from __future__ import annotations
