@@ -105,3 +105,24 @@ def test_money_is_rounded_in_the_platforms_favour() -> None:
 def test_retry_policies_are_checked(policy: dict[str, Any]) -> None:
     with pytest.raises(CNOPConfigurationException, match="RetryPolicy"):
         RetryPolicy(**policy)
+
+
+@pytest.mark.parametrize("amount", [10**30, "1" + "0" * 37, Decimal("9" * 36 + ".99")])
+def test_huge_amounts_are_a_limit_error(flows: TransactionManager, amount: Any) -> None:
+    # 38 digits are a valid DynamoDB number, but far above the limits: a typed refusal.
+    for flow in (flows.deposit, flows.withdraw):
+        with pytest.raises(CNOPLimitExceededException, match="amount"):
+            flow("alice_01", amount)
+
+
+def test_money_is_rounded_exactly_beyond_28_digits() -> None:
+    # Python's default context keeps 28 digits: rounding the product there first would
+    # charge a cent too little and pay a cent too much.
+    assert order_cost(Decimal("1000000.00000001"), Decimal("10000000.00000001")) == Decimal(
+        "10000000000000.12"
+    )
+    assert sale_proceeds(Decimal("999999.99999999"), Decimal("10000000.00000001")) == Decimal(
+        "9999999999999.90"
+    )
+    huge = Decimal("1" + "0" * 30)
+    assert order_cost(Decimal("1000000"), huge) == Decimal("1" + "0" * 36)

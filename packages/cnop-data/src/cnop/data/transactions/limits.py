@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal
 from typing import Any
 
 from cnop.data.validation import validate_amount, validate_quantity
@@ -19,16 +19,19 @@ __all__ = ["CENT", "Amount", "FlowLimits", "order_cost", "sale_proceeds"]
 Amount = Decimal | int | str
 #: USD amounts are whole cents.
 CENT = Decimal("0.01")
+# Exact for any two 38-digit numbers: the default context's 28 digits would round a
+# product before it is rounded to the cent, and refuse to quantize a huge amount.
+_EXACT = Context(prec=100)
 
 
 def order_cost(quantity: Decimal, price: Decimal) -> Decimal:
     """What a buyer pays: ``quantity x price`` rounded up to the cent."""
-    return (quantity * price).quantize(CENT, rounding=ROUND_CEILING)
+    return _EXACT.multiply(quantity, price).quantize(CENT, ROUND_CEILING, _EXACT)
 
 
 def sale_proceeds(quantity: Decimal, price: Decimal) -> Decimal:
     """What a seller receives: ``quantity x price`` rounded down to the cent."""
-    return (quantity * price).quantize(CENT, rounding=ROUND_FLOOR)
+    return _EXACT.multiply(quantity, price).quantize(CENT, ROUND_FLOOR, _EXACT)
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,7 @@ class FlowLimits:
     def amount(self, value: Any, field: str = "amount") -> Decimal:
         """A USD amount from the caller: > 0, whole cents, within the limits."""
         number = validate_amount(value, field)
-        if number != number.quantize(CENT):
+        if number != number.quantize(CENT, context=_EXACT):
             raise CNOPValidationException.for_field(field, "must be whole cents (2 decimals)")
         return self.check_amount(number, field)
 
