@@ -116,3 +116,18 @@ def test_tokens_fit_dynamodb() -> None:
     assert idempotency.attempt_token(key, 0) == key
     assert all(1 <= len(t) <= 36 for t in tokens)
     assert len(idempotency.attempt_token(None, 0)) == 36
+
+
+def test_the_result_names_the_key_it_was_applied_under(
+    flows: Any,
+    make_user: Callable[[], str],
+    make_asset: Callable[..., str],
+    unique_name: Callable[[str], str],
+) -> None:
+    name, asset, key, other = make_user(), make_asset("2"), _key(unique_name), _key(unique_name)
+    first = flows.deposit(name, "10", idempotency_key=key)
+    again = flows.deposit(name, "10", idempotency_key=key)
+    bought = flows.buy(name, asset, "1", idempotency_key=other)
+    assert (first.idempotency_key, again.idempotency_key) == (key, key)
+    assert bought.idempotency_key == other
+    assert flows.withdraw(name, "1").idempotency_key is None

@@ -157,6 +157,9 @@ def _attempt(
         if stored is not None:
             return stored
         raise
+    if request.idempotency_key is not None:
+        # Recorded with the key too, so a replay names it as well.
+        plan.result = plan.outcome().model_copy(update={"idempotency_key": request.idempotency_key})
     try:
         yield _write(tables, request, plan, attempt, now)
     except CNOPIdempotencyConflictException as exc:
