@@ -3,6 +3,8 @@ respected, and AWS faults mapped to CNOP errors."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 from collections.abc import Callable
 
@@ -16,7 +18,7 @@ from cnop.exceptions import (
     CNOPServiceUnavailableException,
     CNOPValidationException,
 )
-from cnop.locking import Attempt, DynamoDBLockBackend, LockManager
+from cnop.locking import Attempt, DynamoDBLockBackend, LockManager, ThreadedAsyncBackend
 from cnop.locking.dynamodb_core import Observation, acquire_request, refused
 
 
@@ -114,6 +116,48 @@ def test_a_repeated_acquire_or_release_by_the_same_owner_is_recognised(
     assert not backend.extend(name, "owner-token", 5.0)
     assert backend.release(name, "other-token")
     backend.close()
+
+
+class _SlowToSend(DynamoDBLockBackend):
+    """Its acquire reaches DynamoDB only after a pause, as over a slow network."""
+
+    started = threading.Event()
+    sent = threading.Event()
+
+    def try_acquire(self, name: str, token: str, ttl: float, previous: Attempt | None) -> Attempt:
+        self.started.set()
+        time.sleep(0.3)
+        try:
+            return super().try_acquire(name, token, ttl, previous)
+        finally:
+            self.sent.set()
+
+
+@pytest.mark.integration
+async def test_a_cancelled_async_acquisition_does_not_leave_the_lock_taken(
+    dynamodb_endpoint: str, dynamodb_lock_table: str, unique_name: Callable[[str], str]
+) -> None:
+    # The asyncio face runs boto3 in a worker thread, which a cancellation does not stop:
+    # the grant may land after the cancelled caller gave up, and nobody would release it.
+    plain = DynamoDBLockBackend.connect(dynamodb_lock_table, endpoint_url=dynamodb_endpoint)
+    slow = _SlowToSend.connect(dynamodb_lock_table, endpoint_url=dynamodb_endpoint)
+    locks = LockManager(plain, ThreadedAsyncBackend(slow))
+    name = unique_name("cancelled")
+
+    async def enter() -> None:
+        async with locks.alock(name, ttl=30):
+            pytest.fail("entered although cancelled")
+
+    task = asyncio.create_task(enter())
+    await asyncio.to_thread(slow.started.wait, 5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.to_thread(slow.sent.wait, 5)
+    with locks.lock(name, wait=0) as lock:
+        assert lock.held
+    locks.close()
+    slow.close()
 
 
 @pytest.mark.integration

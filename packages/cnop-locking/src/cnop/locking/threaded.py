@@ -6,6 +6,7 @@ Used for DynamoDB (boto3 clients are thread-safe), so the lease logic exists onc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from cnop.locking import _validate
 from cnop.locking.backend import Attempt, LockBackend
@@ -22,7 +23,17 @@ class ThreadedAsyncBackend:
     async def try_acquire(
         self, name: str, token: str, ttl: float, previous: Attempt | None
     ) -> Attempt:
-        return await asyncio.to_thread(self._backend.try_acquire, name, token, ttl, previous)
+        call = asyncio.ensure_future(
+            asyncio.to_thread(self._backend.try_acquire, name, token, ttl, previous)
+        )
+        try:
+            return await asyncio.shield(call)
+        except asyncio.CancelledError:
+            # Cancelling cannot stop the thread, whose request may still grant the lock: let
+            # it finish first, so that a release the caller sends next comes after it.
+            with contextlib.suppress(Exception):
+                await call
+            raise
 
     async def release(self, name: str, token: str) -> bool:
         return await asyncio.to_thread(self._backend.release, name, token)
