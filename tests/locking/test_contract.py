@@ -345,6 +345,21 @@ async def test_async_auto_extend_renews_and_reports_a_loss(
                 assert (lock.lost, lock.held) == (True, False)
 
 
+async def test_cancelling_a_release_that_stops_the_renewer_stays_cancelled(
+    alocks: LockManager, unique_name: Callable[[str], str]
+) -> None:
+    name = unique_name("cancel-release")
+    lock = await alocks.alock(name, ttl=5, auto_extend=True).__aenter__()
+    releasing = asyncio.create_task(lock.release())
+    await asyncio.sleep(0)  # the release is now waiting for its renewer to stop
+    releasing.cancel()
+    # The caller's cancellation must not be taken for the renewer's and swallowed.
+    with pytest.raises(asyncio.CancelledError):
+        await releasing
+    await lock.release()
+    assert not lock.held
+
+
 async def test_sync_and_async_holders_of_one_manager_exclude_each_other(
     alocks: LockManager, unique_name: Callable[[str], str]
 ) -> None:

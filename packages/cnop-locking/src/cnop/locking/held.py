@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -186,8 +185,9 @@ class AsyncHeldLock(_HeldLockBase):
             return
         if self._renewer is not None:
             self._renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._renewer
+            # wait() rather than awaiting the task: a cancellation of our caller must
+            # propagate, not be swallowed as if it were the renewer's.
+            await asyncio.wait([self._renewer])
         try:
             owned = await self._backend.release(state.name, state.token)
         except CNOPException as error:
