@@ -67,7 +67,7 @@ def test_batch_write_of_many_records_splits_and_lists(
             quantity=f"0.{i + 1:08d}",
             price_usd="100",
         )
-        for i in range(60)  # three BatchWriteItem calls of at most 25
+        for i in range(60)  # one conditional TransactWriteItems chunk (up to 100)
     ]
     assert daos.asset_transactions.create_transactions(records) == 60
     everything = []

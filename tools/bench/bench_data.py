@@ -8,8 +8,9 @@
    (``get_item``, conditional ``put_item``), on the same DynamoDB Local, interleaved,
    median of at least 5 rounds (goal: <= 1.10x the time); then the DAO's own work per
    call, timed against a client that answers instantly.
-3. 5,000 new ledger records: ``create_transactions`` (BatchWriteItem, 25 per call,
-   8 calls in flight) against 5,000 single conditional puts (goal: >= 10x faster).
+3. 5,000 new ledger records: ``create_transactions`` (TransactWriteItems of 100
+   conditional puts, 8 in flight) against 5,000 single conditional puts
+   (goal: >= 10x faster).
 4. Gets: the async DAO with 16 in flight against sequential sync DAO gets
    (goal: >= 3x the throughput).
 

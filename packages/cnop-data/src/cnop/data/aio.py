@@ -138,7 +138,11 @@ class AsyncBalanceDAO(AsyncDAO):
         return await self.executor.run(balance_ops.create_balance_transaction(self.tables, record))
 
     async def create_transactions(self, records: Sequence[BalanceTransaction]) -> int:
-        """Batch-write new ledger records; returns how many were written."""
+        """Write new records, 100 per transaction; returns how many were written.
+
+        An existing record id is CNOPEntityAlreadyExistsException (naming it): its chunk
+        of 100 writes nothing, chunks written before it stay written.
+        """
         return await self.executor.run(
             balance_ops.create_balance_transactions(self.tables, records)
         )
@@ -254,7 +258,11 @@ class AsyncAssetTransactionDAO(AsyncDAO):
         return await self.executor.run(holding_ops.create_asset_transaction(self.tables, record))
 
     async def create_transactions(self, records: Sequence[AssetTransaction]) -> int:
-        """Batch-write new records; returns how many were written."""
+        """Write new records, 100 per transaction; returns how many were written.
+
+        An existing record id is CNOPEntityAlreadyExistsException (naming it): its chunk
+        of 100 writes nothing, chunks written before it stay written.
+        """
         return await self.executor.run(holding_ops.create_asset_transactions(self.tables, records))
 
     async def get_transaction(self, username: str, transaction_id: str) -> AssetTransaction:

@@ -111,7 +111,11 @@ class BalanceDAO(SyncDAO):
         return self.executor.run(balance_ops.create_balance_transaction(self.tables, record))
 
     def create_transactions(self, records: Sequence[BalanceTransaction]) -> int:
-        """Batch-write new ledger records; returns how many were written."""
+        """Write new records, 100 per transaction; returns how many were written.
+
+        An existing record id is CNOPEntityAlreadyExistsException (naming it): its chunk
+        of 100 writes nothing, chunks written before it stay written.
+        """
         return self.executor.run(balance_ops.create_balance_transactions(self.tables, records))
 
 
@@ -221,7 +225,11 @@ class AssetTransactionDAO(SyncDAO):
         return self.executor.run(holding_ops.create_asset_transaction(self.tables, record))
 
     def create_transactions(self, records: Sequence[AssetTransaction]) -> int:
-        """Batch-write new records; returns how many were written."""
+        """Write new records, 100 per transaction; returns how many were written.
+
+        An existing record id is CNOPEntityAlreadyExistsException (naming it): its chunk
+        of 100 writes nothing, chunks written before it stay written.
+        """
         return self.executor.run(holding_ops.create_asset_transactions(self.tables, records))
 
     def get_transaction(self, username: str, transaction_id: str) -> AssetTransaction:

@@ -89,9 +89,16 @@ def create_balance_transaction(
 def create_balance_transactions(
     tables: TableNames, records: Sequence[BalanceTransaction], *, concurrency: int = 8
 ) -> Operation[int]:
-    """Write many new ledger records with BatchWriteItem (immutable records only)."""
-    items = [
-        BALANCE_TRANSACTION_MAPPER.to_item(require_model(r, BalanceTransaction, "records"))
-        for r in records
-    ]
-    return (yield from batch_put(tables.users, items, concurrency=concurrency))
+    """Write many new ledger records in transactions of up to 100 (see ``batch_put``).
+
+    A chunk holding a record that already exists is refused whole with
+    CNOPEntityAlreadyExistsException; chunks written before it stay written.
+    """
+    checked = [require_model(r, BalanceTransaction, "records") for r in records]
+    items = [BALANCE_TRANSACTION_MAPPER.to_item(r) for r in checked]
+    ids = [r.transaction_id for r in checked]
+    return (
+        yield from batch_put(
+            tables.users, items, ids, what="Balance transaction(s)", concurrency=concurrency
+        )
+    )

@@ -114,9 +114,16 @@ def create_asset_transaction(
 def create_asset_transactions(
     tables: TableNames, records: Sequence[AssetTransaction], *, concurrency: int = 8
 ) -> Operation[int]:
-    """Write many new asset transactions with BatchWriteItem (immutable records only)."""
-    items = [
-        ASSET_TRANSACTION_MAPPER.to_item(require_model(r, AssetTransaction, "records"))
-        for r in records
-    ]
-    return (yield from batch_put(tables.orders, items, concurrency=concurrency))
+    """Write many new asset transactions in transactions of up to 100 (see ``batch_put``).
+
+    A chunk holding a record that already exists is refused whole with
+    CNOPEntityAlreadyExistsException; chunks written before it stay written.
+    """
+    checked = [require_model(r, AssetTransaction, "records") for r in records]
+    items = [ASSET_TRANSACTION_MAPPER.to_item(r) for r in checked]
+    ids = [r.transaction_id for r in checked]
+    return (
+        yield from batch_put(
+            tables.orders, items, ids, what="Asset transaction(s)", concurrency=concurrency
+        )
+    )
