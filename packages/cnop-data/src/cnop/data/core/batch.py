@@ -196,8 +196,8 @@ def batch_put(
                 unwritten = sum(len(c.params["TransactItems"]) for c in leftover)
                 raise CNOPServiceUnavailableException(
                     f"DynamoDB stayed busy for {unwritten} records of a batch write on "
-                    f"{table!r} after retries; retry the same batch shortly (records "
-                    "already written are refused as existing)",
+                    f"{table!r} after retries; retry the same batch shortly (chunks already "
+                    "written are answered as done for 10 minutes)",
                     details={"table": table, "unprocessed": unwritten},
                 )
             yield Pause(backoff.delay(attempt))
