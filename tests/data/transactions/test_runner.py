@@ -10,6 +10,7 @@ import pytest
 from cnop.data import Balance, FlowLimits, RetryPolicy, TableNames
 from cnop.data.core.steps import Call, Pause
 from cnop.data.layout import BALANCE_MAPPER
+from cnop.data.transactions import idempotency
 from cnop.data.transactions import operations as ops
 from cnop.exceptions import (
     CNOPAWSServiceException,
@@ -39,13 +40,14 @@ def test_a_conflicting_transaction_is_planned_again_with_a_new_token() -> None:
     op = ops.deposit(CTX, "alice_01", "5", "key-1")
     assert next(op).operation == "transact_get_items"
     first = op.send(_snapshot())
-    assert first.params["ClientRequestToken"] == "key-1"
+    first_token = first.params["ClientRequestToken"]
+    assert first_token == idempotency.attempt_token(f"{CTX.tables.users}\x00alice_01", "key-1", 0)
     conflict = CNOPServiceUnavailableException(details={"dynamodb_error": "transaction_cancelled"})
     assert isinstance(op.throw(conflict), Pause)
     assert op.send(None).operation == "transact_get_items"
     second = op.send(_snapshot("12", 5))  # someone else deposited 2 meanwhile
     assert isinstance(second, Call)
-    assert second.params["ClientRequestToken"] not in ("key-1", "")
+    assert second.params["ClientRequestToken"] not in (first_token, "")
     update = second.params["TransactItems"][2]["Update"]  # record, user check, balance
     assert update["ExpressionAttributeValues"][":expected"] == {"N": "5"}
     result = _finish(op, {})

@@ -1,7 +1,8 @@
 """Idempotency keys: the ClientRequestToken of each attempt and the per-key record.
 
-A key is sent as the ``ClientRequestToken`` of a flow's first write, so DynamoDB applies
-an identical resent request once; DynamoDB remembers a token for only 10 minutes. The
+A key, scoped to its user and table, becomes the ``ClientRequestToken`` of a flow's write,
+so DynamoDB applies an identical resent request once; DynamoDB remembers a token for only
+10 minutes, per account and region. The
 flow also writes a record ``USER#<name>`` / ``IDEMPOTENCY#<key>`` (condition
 ``attribute_not_exists``) in the same transaction, holding a fingerprint of the request
 and its result: a retry at any later time finds the record and gets the stored result
@@ -51,18 +52,19 @@ def check_idempotency_key(value: Any) -> str | None:
     return value
 
 
-def attempt_token(idempotency_key: str | None, attempt: int) -> str:
+def attempt_token(scope: str, idempotency_key: str | None, attempt: int) -> str:
     """The ClientRequestToken of one write attempt.
 
-    The key itself on the first attempt; a retry after a conflict sends other values
-    (new versions), so it gets its own token derived from the key. Without a key every
-    attempt gets a random token, so a request botocore resends is still applied once.
+    DynamoDB keeps tokens per account and region, not per table or user, while a key is
+    the user's own: the token is a digest of ``scope`` (the users table and the username),
+    the key and the attempt, so two users (or two deployments' tables) using the same key
+    never meet in DynamoDB's token window. A retry after a conflict sends other values (new
+    versions), so each attempt has its own token. Without a key every attempt gets a random
+    token, so a request botocore resends is still applied once.
     """
     if idempotency_key is None:
         return str(uuid.uuid4())
-    if attempt == 0:
-        return idempotency_key
-    digest = hashlib.sha256(f"{idempotency_key}\x00{attempt}".encode()).hexdigest()
+    digest = hashlib.sha256(f"{scope}\x00{idempotency_key}\x00{attempt}".encode()).hexdigest()
     return digest[:36]
 
 

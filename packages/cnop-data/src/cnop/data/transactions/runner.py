@@ -115,7 +115,8 @@ def _write(
     def explain(reasons: Sequence[CancellationReason]) -> CNOPException:
         return reasons_to_exception(reasons, handlers)
 
-    params = {"TransactItems": items, "ClientRequestToken": attempt_token(key, attempt)}
+    token = attempt_token(f"{tables.users}\x00{request.username}", key, attempt)
+    params = {"TransactItems": items, "ClientRequestToken": token}
     return Call("transact_write_items", params, tables.users, on_cancelled=explain)
 
 
