@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from typing_extensions import Self
@@ -129,7 +129,26 @@ class UserCreate(CNOPModel):
     role: UserRole = UserRole.CUSTOMER
 
 
-class UserUpdate(CNOPModel):
+class _PartialUpdate(CNOPModel):
+    """An update that sets only the fields given; ``_keep`` lists those that cannot be cleared."""
+
+    _keep: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> Self:
+        if not self.model_fields_set:
+            raise ValueError("an update must change at least one field")
+        for name in sorted(self._keep & self.model_fields_set):
+            if getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be cleared")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        """The fields this update sets (None for a field to clear)."""
+        return {name: getattr(self, name) for name in sorted(self.model_fields_set)}
+
+
+class UserUpdate(_PartialUpdate):
     """Changes to a user; only fields given are changed (``phone=None`` clears the phone)."""
 
     email: Email | None = None
@@ -141,21 +160,9 @@ class UserUpdate(CNOPModel):
     role: UserRole | None = None
     is_active: StrictFlag | None = None
 
-    @model_validator(mode="after")
-    def _something_to_change(self) -> Self:
-        if not self.model_fields_set:
-            raise ValueError("an update must change at least one field")
-        required = {"email", "first_name", "last_name", "marketing_emails_consent", "role"}
-        for name in required & self.model_fields_set:
-            if getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be cleared")
-        if "is_active" in self.model_fields_set and self.is_active is None:
-            raise ValueError("is_active cannot be cleared")
-        return self
-
-    def changes(self) -> dict[str, Any]:
-        """The fields this update sets (None for a field to clear)."""
-        return {name: getattr(self, name) for name in sorted(self.model_fields_set)}
+    _keep = frozenset(
+        {"email", "first_name", "last_name", "marketing_emails_consent", "role", "is_active"}
+    )
 
 
 class User(CNOPModel):
@@ -294,7 +301,7 @@ class AssetCreate(CNOPModel):
     is_active: StrictFlag = True
 
 
-class AssetUpdate(CNOPModel):
+class AssetUpdate(_PartialUpdate):
     """Changes to an asset; only fields given are changed."""
 
     name: AssetName | None = None
@@ -303,18 +310,7 @@ class AssetUpdate(CNOPModel):
     price_usd: NonNegativeDecimal | None = None
     is_active: StrictFlag | None = None
 
-    @model_validator(mode="after")
-    def _something_to_change(self) -> Self:
-        if not self.model_fields_set:
-            raise ValueError("an update must change at least one field")
-        for name in {"name", "category", "price_usd", "is_active"} & self.model_fields_set:
-            if getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be cleared")
-        return self
-
-    def changes(self) -> dict[str, Any]:
-        """The fields this update sets (None for a field to clear)."""
-        return {name: getattr(self, name) for name in sorted(self.model_fields_set)}
+    _keep = frozenset({"name", "category", "price_usd", "is_active"})
 
 
 class Asset(CNOPModel):
