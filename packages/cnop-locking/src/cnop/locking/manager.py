@@ -203,9 +203,7 @@ class LockManager:
         One lock per user, whatever the operation: a deposit and a withdrawal of the same
         user exclude each other. The lease defaults to ``ttl_for(operation)``.
         """
-        user = _validate.username(username)
-        lease = self.ttl_for(operation) if ttl is None else ttl
-        request = self._check(f"user:{user}", lease, wait, auto_extend, user=user)
+        request = self._user_request(username, operation, ttl, wait, auto_extend)
         return LockContext(self._backend, request, on_lost)
 
     def alock(
@@ -231,9 +229,7 @@ class LockManager:
         on_lost: Callable[[AsyncHeldLock], None] | None = None,
     ) -> AbstractAsyncContextManager[AsyncHeldLock]:
         """``user_lock()`` for ``async with``."""
-        user = _validate.username(username)
-        lease = self.ttl_for(operation) if ttl is None else ttl
-        request = self._check(f"user:{user}", lease, wait, auto_extend, user=user)
+        request = self._user_request(username, operation, ttl, wait, auto_extend)
         return AsyncLockContext(self._async(), request, on_lost)
 
     def force_release(self, name: str) -> bool:
@@ -258,6 +254,19 @@ class LockManager:
         self._backend.close()
 
     # --- internals ----------------------------------------------------------------
+
+    def _user_request(
+        self,
+        username: str,
+        operation: str,
+        ttl: float | None,
+        wait: float | None,
+        auto_extend: bool,
+    ) -> LockRequest:
+        """The request of ``user_lock``/``auser_lock``: one lock per user, lease per operation."""
+        user = _validate.username(username)
+        lease = self.ttl_for(operation) if ttl is None else ttl
+        return self._check(f"user:{user}", lease, wait, auto_extend, user=user)
 
     def _check(
         self,
