@@ -36,6 +36,7 @@ from cnop.exceptions.infrastructure import (
     CNOPDatabaseOperationException,
     CNOPExternalServiceException,
     CNOPInternalServerException,
+    CNOPOutcomeUnknownException,
     CNOPServiceUnavailableException,
 )
 from cnop.exceptions.locking import (
@@ -52,6 +53,7 @@ from cnop.exceptions.security import (
     CNOPInvalidCredentialsException,
     CNOPTokenExpiredException,
     CNOPTokenInvalidException,
+    CNOPUserInactiveException,
 )
 from cnop.exceptions.validation import CNOPEntityValidationException, CNOPValidationException
 
@@ -88,10 +90,12 @@ __all__ = [
     "CNOPLockLostException",
     "CNOPLockTimeoutException",
     "CNOPOrderNotFoundException",
+    "CNOPOutcomeUnknownException",
     "CNOPServiceUnavailableException",
     "CNOPTokenExpiredException",
     "CNOPTokenInvalidException",
     "CNOPTransactionNotFoundException",
+    "CNOPUserInactiveException",
     "CNOPUserNotFoundException",
     "CNOPValidationException",
     "CNOPVersionConflictException",

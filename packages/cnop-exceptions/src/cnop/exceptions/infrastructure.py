@@ -21,6 +21,21 @@ class CNOPDatabaseConnectionException(CNOPServiceUnavailableException):
     default_message = "Could not reach the database"
 
 
+class CNOPOutcomeUnknownException(CNOPServiceUnavailableException):
+    """A write was sent but no definite answer came back: it may or may not have applied.
+
+    Raised only after the request was re-sent (with the same ``ClientRequestToken``) as
+    long as that was safe. Retrying with the same idempotency key resolves it: the
+    request is then applied once, or its stored result is returned. ``details`` carries
+    the ``idempotency_key`` to retry with (also for a call that did not pass one).
+    """
+
+    code = "OUTCOME_UNKNOWN"
+    default_message = (
+        "The outcome of the request is unknown; retry it with the same idempotency key"
+    )
+
+
 class CNOPDatabaseOperationException(CNOPInternalException):
     code = "DATABASE_OPERATION_ERROR"
     default_message = "A database operation failed"

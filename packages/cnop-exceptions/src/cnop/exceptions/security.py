@@ -48,3 +48,10 @@ class CNOPAccessDeniedException(CNOPAuthorizationException):
 class CNOPInsufficientPermissionsException(CNOPAuthorizationException):
     code = "INSUFFICIENT_PERMISSIONS"
     default_message = "Insufficient permissions"
+
+
+class CNOPUserInactiveException(CNOPAuthorizationException):
+    """The user's account is deactivated: it may not move money or place orders."""
+
+    code = "USER_INACTIVE"
+    default_message = "The user account is not active"
