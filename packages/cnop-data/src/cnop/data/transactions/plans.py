@@ -60,6 +60,7 @@ from cnop.exceptions import (
     CNOPInsufficientAssetBalanceException,
     CNOPInsufficientBalanceException,
     CNOPInternalServerException,
+    CNOPUserInactiveException,
     CNOPUserNotFoundException,
     CNOPValidationException,
     CNOPVersionConflictException,
@@ -152,8 +153,18 @@ def _number(old: Item, name: str) -> Decimal:
 # --- condition failure handlers ------------------------------------------------------
 
 
+def user_inactive(username: str) -> CNOPUserInactiveException:
+    return CNOPUserInactiveException(
+        f"User '{username}' is deactivated and cannot move money or trade",
+        details={"username": username},
+    )
+
+
 def _on_user(username: str) -> ConditionFailedHandler:
-    return lambda _old: user_not_found(username)
+    def explain(old: Item | None) -> CNOPException:
+        return user_inactive(username) if old else user_not_found(username)
+
+    return explain
 
 
 def _on_balance(username: str, expected: int, needed: Decimal | None) -> ConditionFailedHandler:
@@ -213,8 +224,14 @@ def _holding(snapshot: Snapshot) -> tuple[Decimal, int]:
 
 
 def _check_user(plan: Plan, tables: TableNames, username: str) -> None:
+    """The user must exist and be active when the transaction commits (not just when read)."""
     plan.add(
-        transact_condition(tables.users, user_key(username), "attribute_exists(pk)"),
+        transact_condition(
+            tables.users,
+            user_key(username),
+            "attribute_exists(pk) AND is_active = :active",
+            values={":active": {"BOOL": True}},
+        ),
         _on_user(username),
     )
 
@@ -581,6 +598,7 @@ def plan_cancel(
     check_transition(order.status, OrderStatus.CANCELLED)
     plan = Plan()
     balance = _balance(snapshot, username)
+    _check_user(plan, tables, username)
     reason = "Cancelled by the user"
     plan.add(
         transact_update(
