@@ -10,11 +10,12 @@ import pytest
 from cnop.data import Balance, FlowLimits, RetryPolicy, TableNames
 from cnop.data.core.steps import Call, Pause
 from cnop.data.layout import BALANCE_MAPPER
-from cnop.data.transactions import idempotency
 from cnop.data.transactions import operations as ops
 from cnop.exceptions import (
     CNOPAWSServiceException,
     CNOPDatabaseConnectionException,
+    CNOPException,
+    CNOPOutcomeUnknownException,
     CNOPServiceUnavailableException,
     CNOPValidationException,
     CNOPVersionConflictException,
@@ -36,12 +37,21 @@ def _finish(op: Any, reply: Any) -> Any:
     return stop.value.value
 
 
+def _record_put(write: Call) -> dict[str, Any]:
+    put: dict[str, Any] = write.params["TransactItems"][0]["Put"]
+    assert put["Item"]["sk"]["S"].startswith("IDEMPOTENCY#")
+    return put
+
+
 def test_a_conflicting_transaction_is_planned_again_with_a_new_token() -> None:
     op = ops.deposit(CTX, "alice_01", "5", "key-1")
-    assert next(op).operation == "transact_get_items"
+    read = next(op)
+    assert read.operation == "transact_get_items"
+    # The key's record is read with the snapshot: a replay needs no doomed write.
+    assert len(read.params["TransactItems"]) == 2
     first = op.send(_snapshot())
     first_token = first.params["ClientRequestToken"]
-    assert first_token == idempotency.attempt_token(f"{CTX.tables.users}\x00alice_01", "key-1", 0)
+    assert _record_put(first)["Item"]["sk"]["S"] == "IDEMPOTENCY#key-1"
     conflict = CNOPServiceUnavailableException(details={"dynamodb_error": "transaction_cancelled"})
     assert isinstance(op.throw(conflict), Pause)
     assert op.send(None).operation == "transact_get_items"
@@ -54,28 +64,92 @@ def test_a_conflicting_transaction_is_planned_again_with_a_new_token() -> None:
     assert (result.balance, result.amount) == (Decimal(17), Decimal(5))
 
 
-def test_a_lost_connection_is_raised_at_once() -> None:
-    op = ops.withdraw(CTX, "alice_01", "5")
-    next(op)
-    op.send(_snapshot())
-    with pytest.raises(CNOPDatabaseConnectionException):
-        op.throw(CNOPDatabaseConnectionException("Could not reach DynamoDB"))
+def test_a_keyless_flow_runs_under_an_internal_key_with_an_expiring_record() -> None:
+    op = ops.deposit(CTX, "alice_01", "5")
+    read = next(op)
+    assert len(read.params["TransactItems"]) == 1  # a fresh key has nothing to look up
+    write = op.send(_snapshot())
+    put = _record_put(write)
+    assert "expires_at" in put["Item"]
+    assert put["ConditionExpression"].startswith("attribute_not_exists")
+    result = _finish(op, {})
+    assert result.idempotency_key is None
 
 
-def test_a_token_dynamodb_saw_before_gets_a_fresh_one_when_nothing_was_applied() -> None:
-    op = ops.deposit(CTX, "alice_01", "5", "key-2")
+@pytest.mark.parametrize(
+    "lost",
+    [
+        CNOPDatabaseConnectionException(details={"dynamodb_error": "connection"}),
+        CNOPServiceUnavailableException(
+            details={"dynamodb_error": "TransactionInProgressException"}
+        ),
+        CNOPServiceUnavailableException(details={"dynamodb_error": "InternalServerError"}),
+        CNOPServiceUnavailableException(details={"dynamodb_error": "ThrottlingException"}),
+        CNOPAWSServiceException(details={"dynamodb_error": "ServiceUnavailable"}),
+    ],
+    ids=["reset", "in-progress", "500", "throttle", "503"],
+)
+@pytest.mark.parametrize("key", [None, "key-3"])
+def test_a_write_whose_outcome_is_unknown_is_resent_unchanged(
+    lost: CNOPException, key: str | None
+) -> None:
+    op = ops.deposit(CTX, "alice_01", "5", key)
     next(op)
-    op.send(_snapshot())
-    mismatch = CNOPAWSServiceException(
-        details={"dynamodb_error": "IdempotentParameterMismatchException"}
-    )
-    lookup = op.throw(mismatch)
-    assert lookup.operation == "get_item"  # is there a record for the key?
-    assert isinstance(op.send({}), Pause)  # no: try again
-    op.send(None)
-    retry = op.send(_snapshot())
-    assert retry.params["ClientRequestToken"] != "key-2"
+    write = op.send(_snapshot())
+    assert isinstance(op.throw(lost), Pause)
+    again = op.send(None)
+    # Not planned again (that would be a second deposit under a new token): the same
+    # request, the same token, until DynamoDB answers.
+    assert again == write
+    assert again.params == write.params
     assert _finish(op, {}).balance == Decimal(15)
+
+
+def test_an_outcome_that_stays_unknown_is_resolved_by_the_record() -> None:
+    policy = RetryPolicy(attempts=3, base_delay=0.001, resends=2)
+    op = ops.deposit(ops.FlowContext(TableNames(), FlowLimits(), policy), "alice_01", "5")
+    next(op)
+    write = op.send(_snapshot())
+    timeout = CNOPDatabaseConnectionException(details={"dynamodb_error": "connection"})
+    step = op.throw(timeout)
+    for _ in range(2):
+        assert isinstance(step, Pause)
+        assert op.send(None) == write
+        step = op.throw(timeout)
+    assert step.operation == "get_item"  # the record decides
+    assert step.params["ConsistentRead"] is True
+    record = write.params["TransactItems"][0]["Put"]["Item"]
+    result = _finish(op, {"Item": record})
+    # The record is this very call's: its own commit, not a replay.
+    assert (result.balance, result.replayed, result.idempotency_key) == (Decimal(15), False, None)
+
+
+def test_an_unknown_outcome_without_a_record_names_the_key_that_resolves_it() -> None:
+    policy = RetryPolicy(attempts=3, base_delay=0.001, resends=0)
+    op = ops.withdraw(ops.FlowContext(TableNames(), FlowLimits(), policy), "alice_01", "5")
+    next(op)
+    write = op.send(_snapshot())
+    lookup = op.throw(CNOPDatabaseConnectionException(details={"dynamodb_error": "connection"}))
+    assert lookup.operation == "get_item"
+    with pytest.raises(CNOPOutcomeUnknownException) as caught:
+        op.send({})
+    key = caught.value.details["idempotency_key"]
+    assert write.params["TransactItems"][0]["Put"]["Item"]["sk"]["S"] == f"IDEMPOTENCY#{key}"
+    assert caught.value.retryable
+    assert key in caught.value.message
+
+
+def test_a_record_read_with_the_snapshot_is_replayed_without_a_write() -> None:
+    first = ops.deposit(CTX, "alice_01", "5", "key-4")
+    next(first)
+    record = first.send(_snapshot()).params["TransactItems"][0]["Put"]["Item"]
+    again = ops.deposit(CTX, "alice_01", "5", "key-4")  # another call, same key
+    next(again)
+    reply = _snapshot()
+    reply["Responses"].append({"Item": record})
+    result = _finish(again, reply)
+    assert result.replayed
+    assert (result.balance, result.idempotency_key) == (Decimal(15), "key-4")
 
 
 def _always_conflicting(op: Any) -> None:

@@ -32,16 +32,19 @@ from cnop.exceptions import (
     CNOPDatabaseConnectionException,
     CNOPDatabaseOperationException,
     CNOPException,
+    CNOPIdempotencyConflictException,
     CNOPServiceUnavailableException,
 )
 
 __all__ = [
+    "REPLAY_REASON",
     "CancellationReason",
     "ConditionFailedHandler",
     "TransactionCancelledHandler",
     "cancellation_reasons",
     "error_kind",
     "map_error",
+    "may_have_applied",
     "reasons_to_exception",
 ]
 
@@ -130,6 +133,38 @@ def reasons_to_exception(
     )
 
 
+#: ``details["reason"]`` of the error a flow's write gets when its idempotency record is
+#: already there: a repeated request, answered with the stored result (not a fault).
+REPLAY_REASON = "key_recorded"
+
+#: Replies that prove a write was refused as a whole, whatever came before: DynamoDB judged
+#: this very request (conditions, parameters, table, credentials) and a re-send of an
+#: earlier attempt with the same token would have been answered with that attempt's success.
+_REFUSED_AS_A_WHOLE = frozenset(
+    {
+        "transaction_cancelled",
+        "conditional_check_failed",
+        "ValidationException",
+        "ResourceNotFoundException",
+        "IdempotentParameterMismatchException",
+        "no_credentials",
+        *_CREDENTIALS,
+    }
+)
+
+
+def may_have_applied(exc: CNOPException) -> bool:
+    """Whether a write that failed with ``exc`` may still have been applied.
+
+    True for everything but a definite refusal: a timeout or reset after sending, a 5xx,
+    a transaction still in progress, and also a throttle or a refused connection, since
+    botocore may have sent the same request before (its own retries) and lost that reply.
+    """
+    if exc.client_safe:  # a condition or the request itself was refused
+        return False
+    return exc.details.get("dynamodb_error") not in _REFUSED_AS_A_WHOLE
+
+
 def error_kind(exc: CNOPException) -> str:
     """A short, bounded label for metrics (``conditional_check_failed``, ``throttled``...)."""
     return str(exc.details.get("dynamodb_error", exc.code.lower()))
@@ -178,6 +213,10 @@ def _from_service_error(code: str, details: dict[str, Any]) -> CNOPException:
     elif code in _CREDENTIALS:
         error = CNOPConfigurationException
         message = f"DynamoDB refused the credentials or permissions ({code}) for {operation}"
+    elif code == "IdempotentParameterMismatchException":
+        # The token of this attempt was used by another request: refused, nothing applied.
+        error = CNOPIdempotencyConflictException
+        message = f"DynamoDB refused a reused request token during {operation} on {table!r}"
     elif code == "ValidationException":
         error = CNOPDatabaseOperationException
         message = f"DynamoDB rejected the {operation} request on {table!r} as invalid"

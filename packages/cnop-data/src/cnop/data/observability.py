@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cnop.data.errors import error_kind
+from cnop.data.errors import REPLAY_REASON, error_kind
 from cnop.exceptions import CNOPException
 from cnop.logging import BaseLogger, LogAction, LoggerName, metrics
 
@@ -26,7 +26,17 @@ def record_call(
     table: str, operation: str, seconds: float, error: CNOPException | None = None
 ) -> None:
     """Record one request's latency (and its error). Telemetry never raises."""
-    # outcome: ok, rejected (an expected refusal: exists, conflict, not found) or error.
+    # outcome: ok, replayed (a repeated request met its own record), rejected (an expected
+    # refusal: exists, conflict, not found) or error.
+    if error is not None and error.details.get("reason") == REPLAY_REASON:
+        LATENCY.record(seconds, table=table, operation=operation, outcome="replayed")
+        _LOG.debug(
+            action=LogAction.DB_OPERATION,
+            message=f"DynamoDB {operation}: a repeated request met its idempotency record",
+            table=table,
+            operation=operation,
+        )
+        return
     outcome = "ok" if error is None else ("rejected" if error.client_safe else "error")
     LATENCY.record(seconds, table=table, operation=operation, outcome=outcome)
     if error is None:

@@ -1,12 +1,13 @@
-"""Idempotency keys: the ClientRequestToken of each attempt and the per-key record.
+"""Idempotency keys: the per-key record and the ClientRequestToken of each attempt.
 
-A key, scoped to its user and table, becomes the ``ClientRequestToken`` of a flow's write,
-so DynamoDB applies an identical resent request once; DynamoDB remembers a token for only
-10 minutes, per account and region. The
-flow also writes a record ``USER#<name>`` / ``IDEMPOTENCY#<key>`` (condition
+Every flow runs under a key: the caller's, or an internal one for a call without. The
+flow writes a record ``USER#<name>`` / ``IDEMPOTENCY#<key>`` (condition
 ``attribute_not_exists``) in the same transaction, holding a fingerprint of the request
-and its result: a retry at any later time finds the record and gets the stored result
-back, and the same key with other parameters is a CNOPIdempotencyConflictException.
+and its result. At most one transaction can create it, so a key is applied at most once
+whatever was re-sent; a retry at any later time finds the record and gets the stored
+result back, and the same key with other parameters is a CNOPIdempotencyConflictException.
+Each write attempt also carries its own random ``ClientRequestToken``, so re-sending that
+attempt while its outcome is unknown is answered with its outcome rather than refused.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ __all__ = [
     "fingerprint",
     "idempotency_record",
     "idempotency_record_key",
+    "internal_key",
     "replay",
 ]
 
@@ -52,20 +54,22 @@ def check_idempotency_key(value: Any) -> str | None:
     return value
 
 
-def attempt_token(scope: str, idempotency_key: str | None, attempt: int) -> str:
-    """The ClientRequestToken of one write attempt.
+def attempt_token() -> str:
+    """A fresh ``ClientRequestToken`` for one write attempt.
 
-    DynamoDB keeps tokens per account and region, not per table or user, while a key is
-    the user's own: the token is a digest of ``scope`` (the users table and the username),
-    the key and the attempt, so two users (or two deployments' tables) using the same key
-    never meet in DynamoDB's token window. A retry after a conflict sends other values (new
-    versions), so each attempt has its own token. Without a key every attempt gets a random
-    token, so a request botocore resends is still applied once.
+    The token makes a re-send of that very attempt (by botocore after a lost reply, or by
+    the runner while the outcome is unknown) apply at most once. It is random: DynamoDB
+    keeps tokens for 10 minutes per account and region, and a token derived from the key
+    would meet another call's token (two users' equal keys, a redeployed table set, two
+    concurrent calls with one key), which DynamoDB answers with a parameter mismatch. What
+    makes a key apply once across calls, at any later time, is the record.
     """
-    if idempotency_key is None:
-        return str(uuid.uuid4())
-    digest = hashlib.sha256(f"{scope}\x00{idempotency_key}\x00{attempt}".encode()).hexdigest()
-    return digest[:36]
+    return str(uuid.uuid4())
+
+
+def internal_key() -> str:
+    """The key a flow called without one runs under, so its own re-sends are as safe."""
+    return str(uuid.uuid4())
 
 
 def _plain(value: Any) -> Any:
@@ -85,24 +89,46 @@ def idempotency_record_key(username: str, idempotency_key: str) -> Item:
 
 
 def idempotency_record(
-    username: str, idempotency_key: str, request_fingerprint: str, result: FlowResult, now: datetime
+    username: str,
+    idempotency_key: str,
+    request_fingerprint: str,
+    result: FlowResult,
+    now: datetime,
+    *,
+    call_id: str,
+    expires_at: datetime | None = None,
 ) -> Item:
-    """The record written with the flow: the request's fingerprint and the flow's result."""
-    return {
+    """The record written with the flow: the request's fingerprint and the flow's result.
+
+    ``call_id`` names the call that wrote it, so that call, finding its own record after
+    a lost reply, does not report its own commit as a replay. ``expires_at`` (epoch
+    seconds, DynamoDB's TTL format) is set on records nobody reads after their call.
+    """
+    item: Item = {
         **idempotency_record_key(username, idempotency_key),
         "fingerprint": {"S": request_fingerprint},
         "flow": {"S": result.flow.value},
         "result": {"S": result.model_dump_json()},
+        "call_id": {"S": call_id},
         "created_at": {"S": format_timestamp(now)},
     }
+    if expires_at is not None:
+        item["expires_at"] = {"N": str(int(expires_at.timestamp()))}
+    return item
 
 
-def replay(item: Item, idempotency_key: str, request_fingerprint: str) -> FlowResult:
-    """The stored result for a repeated request, or the conflict error for another one."""
+def replay(
+    item: Item, idempotency_key: str, request_fingerprint: str, call_id: str | None = None
+) -> FlowResult:
+    """The stored result for a repeated request, or the conflict error for another one.
+
+    ``replayed`` is true unless the record was written by ``call_id`` itself.
+    """
     try:
         stored_fingerprint = item["fingerprint"]["S"]
         stored = FlowResult.model_validate_json(item["result"]["S"])
-    except (KeyError, TypeError, ValueError, CNOPValidationException):
+        writer = item.get("call_id", {}).get("S")
+    except (KeyError, TypeError, ValueError, AttributeError, CNOPValidationException):
         raise CNOPDatabaseOperationException(
             "A stored idempotency record is malformed", details={"entity": "IdempotencyRecord"}
         ) from None
@@ -112,4 +138,4 @@ def replay(item: Item, idempotency_key: str, request_fingerprint: str) -> FlowRe
             f"({stored.flow.value}); use a new key for a new request",
             details={"idempotency_key": idempotency_key, "flow": stored.flow.value},
         )
-    return stored.model_copy(update={"replayed": True})
+    return stored.model_copy(update={"replayed": call_id is None or writer != call_id})

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from cnop.data.codec import Item
 from cnop.data.config import TableNames
 from cnop.data.core.common import require_model
 from cnop.data.core.steps import Operation
@@ -64,7 +65,7 @@ def _cash(
     return run_flow(
         ctx.tables,
         request,
-        lambda: read_snapshot(ctx.tables, name, None),
+        lambda record: read_snapshot(ctx.tables, name, None, record),
         lambda snap, now: plan_cash(ctx.tables, flow, name, value, snapshot=snap, now=now),
         ctx.policy,
     )
@@ -99,7 +100,7 @@ def _market(
     return run_flow(
         ctx.tables,
         request,
-        lambda: read_snapshot(ctx.tables, name, asset),
+        lambda record: read_snapshot(ctx.tables, name, asset, record),
         lambda snap, now: planner(ctx.tables, ctx.limits, name, asset, qty, snapshot=snap, now=now),
         ctx.policy,
     )
@@ -142,7 +143,7 @@ def place_limit_order(
     return run_flow(
         ctx.tables,
         request,
-        lambda: read_snapshot(ctx.tables, name, data.asset_id),
+        lambda record: read_snapshot(ctx.tables, name, data.asset_id, record),
         lambda snap, now: plan_limit_order(
             ctx.tables, ctx.limits, name, data, snapshot=snap, now=now
         ),
@@ -158,10 +159,10 @@ def cancel_order(
     request = _request(FlowType.CANCEL_ORDER, name, idempotency_key, order_id=oid)
     read_orders: list[Order] = []
 
-    def read() -> Operation[Snapshot]:
+    def read(record: Item | None) -> Operation[Snapshot]:
         order = yield from read_order(ctx.tables, name, oid)
         read_orders.append(order)
-        return (yield from read_snapshot(ctx.tables, name, order.asset_id))
+        return (yield from read_snapshot(ctx.tables, name, order.asset_id, record))
 
     return run_flow(
         ctx.tables,

@@ -5,24 +5,41 @@ price or order changed after the read (a version conflict or a conflicting
 transaction), nothing was written, so the flow reads and plans again, up to
 ``attempts`` times with jittered backoff. Business failures (insufficient balance,
 unknown user...) are raised at once.
+
+Exactly once: every flow runs under an idempotency key (the caller's, or an internal one)
+whose record is written in the same transaction, so at most one write of a key can
+commit. A write that fails in a way that leaves its outcome unknown (a timeout or reset
+after sending, a 5xx, a transaction still in progress) is never taken for "not written":
+the identical request (same ``ClientRequestToken``) is re-sent until DynamoDB answers
+definitely, within ``RetryPolicy.resends`` and ``resend_window``; if it still cannot
+tell, the record is read, and failing that the caller gets a retryable
+CNOPOutcomeUnknownException naming the key that resolves it.
 """
 
 from __future__ import annotations
 
 import random
+import time
+import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from cnop.data.codec import Item
 from cnop.data.config import TableNames
 from cnop.data.core.requests import get_item, transact_put_new
 from cnop.data.core.steps import Call, Operation, Pause
-from cnop.data.errors import CancellationReason, reasons_to_exception
+from cnop.data.errors import (
+    REPLAY_REASON,
+    CancellationReason,
+    may_have_applied,
+    reasons_to_exception,
+)
 from cnop.data.transactions.idempotency import (
     attempt_token,
     idempotency_record,
     idempotency_record_key,
+    internal_key,
     replay,
 )
 from cnop.data.transactions.plans import Plan
@@ -31,9 +48,9 @@ from cnop.data.transactions.snapshot import Snapshot
 from cnop.data.types import utc_now
 from cnop.exceptions import (
     CNOPConfigurationException,
-    CNOPDatabaseConnectionException,
     CNOPException,
     CNOPIdempotencyConflictException,
+    CNOPOutcomeUnknownException,
     CNOPServiceUnavailableException,
     CNOPVersionConflictException,
 )
@@ -41,28 +58,47 @@ from cnop.exceptions import (
 __all__ = ["FlowRequest", "RetryPolicy", "run_flow"]
 
 # Failures that mean "another writer got there first": nothing was written, plan again.
-_CONFLICT_CODES = frozenset(
-    {"transaction_cancelled", "TransactionConflictException", "TransactionInProgressException"}
-)
-_KEY_RECORDED = "key_recorded"
+_CONFLICT_CODES = frozenset({"transaction_cancelled", "TransactionConflictException"})
+#: DynamoDB remembers a ClientRequestToken for 10 minutes; re-sends must stay well inside.
+_TOKEN_WINDOW = 600.0
+#: How long the record of a key the caller never sees is kept (DynamoDB TTL).
+INTERNAL_RECORD_RETENTION = timedelta(days=1)
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How often a flow is planned again after a conflict, and how long it waits between."""
+    """How a flow retries.
+
+    ``attempts``: how often a flow is planned again after a conflict (nothing written),
+    with jittered backoff between ``base_delay`` and ``max_delay`` seconds.
+    ``resends``: how often a write whose outcome is unknown is re-sent unchanged, within
+    ``resend_window`` seconds of its first send (at most 5 minutes: DynamoDB honours the
+    same request token for 10).
+    """
 
     attempts: int = 20
     base_delay: float = 0.005
     max_delay: float = 0.25
+    resends: int = 4
+    resend_window: float = 20.0
 
     def __post_init__(self) -> None:
-        if isinstance(self.attempts, bool) or not isinstance(self.attempts, int):
-            raise CNOPConfigurationException("RetryPolicy.attempts must be an integer")
+        for name in ("attempts", "resends"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise CNOPConfigurationException(f"RetryPolicy.{name} must be an integer")
         if self.attempts < 1:
             raise CNOPConfigurationException("RetryPolicy.attempts must be 1 or more")
+        if self.resends < 0:
+            raise CNOPConfigurationException("RetryPolicy.resends must be 0 or more")
         if not 0 <= self.base_delay <= self.max_delay:
             raise CNOPConfigurationException(
                 "RetryPolicy needs 0 <= base_delay <= max_delay (seconds)"
+            )
+        if not 0 < self.resend_window <= _TOKEN_WINDOW / 2:
+            raise CNOPConfigurationException(
+                "RetryPolicy.resend_window must be more than 0 and at most 300 seconds "
+                "(DynamoDB honours a request token for 10 minutes)"
             )
 
     def delay(self, attempt: int) -> float:
@@ -77,14 +113,24 @@ class FlowRequest:
     username: str
     idempotency_key: str | None
     fingerprint: str
+    #: The key the flow runs under: the caller's, or a fresh internal one.
+    run_key: str = field(default="")
+    #: Names this call in the record it writes (see ``idempotency.replay``).
+    call_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def __post_init__(self) -> None:
+        if not self.run_key:
+            object.__setattr__(self, "run_key", self.idempotency_key or internal_key())
+
+    @property
+    def record_key(self) -> Item:
+        return idempotency_record_key(self.username, self.run_key)
 
 
 def _is_conflict(exc: CNOPException) -> bool:
     if isinstance(exc, CNOPVersionConflictException):
         return True
-    if isinstance(exc, CNOPServiceUnavailableException) and not isinstance(
-        exc, CNOPDatabaseConnectionException
-    ):
+    if type(exc) is CNOPServiceUnavailableException:
         return exc.details.get("dynamodb_error") in _CONFLICT_CODES
     return False
 
@@ -93,99 +139,147 @@ def _key_recorded(idempotency_key: str) -> Callable[[Item | None], CNOPException
     def explain(_old: Item | None) -> CNOPException:
         return CNOPIdempotencyConflictException(
             f"Idempotency key '{idempotency_key}' was already used",
-            details={"reason": _KEY_RECORDED},
+            details={"reason": REPLAY_REASON},
         )
 
     return explain
 
 
-def _write(
-    tables: TableNames, request: FlowRequest, plan: Plan, attempt: int, now: datetime
-) -> Call:
+def _write(tables: TableNames, request: FlowRequest, plan: Plan, now: datetime) -> Call:
     items = list(plan.items)
-    handlers = dict(plan.handlers)
-    key = request.idempotency_key
-    if key is not None:
-        # First, so that a repeat is recognised before any other condition is judged.
-        record = idempotency_record(request.username, key, request.fingerprint, plan.outcome(), now)
-        items.insert(0, transact_put_new(tables.users, record))
-        handlers = {i + 1: h for i, h in handlers.items()}
-        handlers[0] = _key_recorded(key)
+    # First, so that a repeat is recognised before any other condition is judged.
+    internal = request.idempotency_key is None
+    record = idempotency_record(
+        request.username,
+        request.run_key,
+        request.fingerprint,
+        plan.outcome(),
+        now,
+        call_id=request.call_id,
+        expires_at=now + INTERNAL_RECORD_RETENTION if internal else None,
+    )
+    items.insert(0, transact_put_new(tables.users, record))
+    handlers = {i + 1: h for i, h in plan.handlers.items()}
+    handlers[0] = _key_recorded(request.run_key)
 
     def explain(reasons: Sequence[CancellationReason]) -> CNOPException:
         return reasons_to_exception(reasons, handlers)
 
-    token = attempt_token(f"{tables.users}\x00{request.username}", key, attempt)
-    params = {"TransactItems": items, "ClientRequestToken": token}
+    params = {"TransactItems": items, "ClientRequestToken": attempt_token()}
     return Call("transact_write_items", params, tables.users, on_cancelled=explain)
 
 
 def _stored_result(tables: TableNames, request: FlowRequest) -> Operation[FlowResult | None]:
-    """The result recorded under the request's key; None without a key or if never applied."""
-    key = request.idempotency_key
-    if key is None:
-        return None
-    params = get_item(tables.users, idempotency_record_key(request.username, key), consistent=True)
+    """The result recorded under the request's key, or None if it was never applied."""
+    params = get_item(tables.users, request.record_key, consistent=True)
     reply = yield Call("get_item", params, tables.users)
     item = reply.get("Item")
     if not item:
         return None
-    return replay(item, key, request.fingerprint)
+    return _replay(item, request)
+
+
+def _replay(item: Item, request: FlowRequest) -> FlowResult:
+    result = replay(item, request.run_key, request.fingerprint, request.call_id)
+    if request.idempotency_key is None:
+        # An internal key is nobody's business but this call's.
+        return result.model_copy(update={"idempotency_key": None})
+    return result
+
+
+def _outcome_unknown(request: FlowRequest, cause: CNOPException) -> CNOPOutcomeUnknownException:
+    return CNOPOutcomeUnknownException(
+        "The database did not say whether this request was applied; retry it with "
+        f"idempotency_key='{request.run_key}' to apply it once or get its result",
+        details={"idempotency_key": request.run_key, "cause": cause.code},
+    )
+
+
+def _send(
+    tables: TableNames, request: FlowRequest, write: Call, policy: RetryPolicy
+) -> Operation[FlowResult | CNOPException | None]:
+    """Send ``write`` until DynamoDB answers definitely.
+
+    None: it committed. A FlowResult: the key's record was there (a replay, or this very
+    call's write after a lost reply). A conflict: nothing written, plan again. Any other
+    definite refusal is raised; an outcome that stays unknown raises
+    CNOPOutcomeUnknownException.
+    """
+    started = time.monotonic()
+    resends = 0
+    while True:
+        try:
+            yield write
+        except CNOPIdempotencyConflictException as exc:
+            if exc.details.get("reason") != REPLAY_REASON:
+                raise
+            stored = yield from _stored_result(tables, request)
+            if stored is None:  # recorded at the condition, gone now: cannot tell
+                raise _outcome_unknown(request, exc) from None
+            return stored
+        except CNOPException as exc:
+            if not may_have_applied(exc):
+                if _is_conflict(exc):
+                    return exc
+                raise
+            wait = policy.delay(resends + 1)
+            resends += 1
+            if resends > policy.resends or (
+                time.monotonic() - started + wait > policy.resend_window
+            ):
+                return (yield from _resolve(tables, request, exc))
+            yield Pause(wait)
+        else:
+            return None
+
+
+def _resolve(
+    tables: TableNames, request: FlowRequest, cause: CNOPException
+) -> Operation[FlowResult]:
+    """The last word on a write whose re-sends stayed unanswered: the key's record."""
+    try:
+        stored = yield from _stored_result(tables, request)
+    except CNOPException:
+        stored = None
+    if stored is None:
+        # Absent now does not prove absent for good (the write may still be in flight).
+        raise _outcome_unknown(request, cause)
+    return stored
 
 
 def _attempt(
     tables: TableNames,
     request: FlowRequest,
-    read: Callable[[], Operation[Snapshot]],
+    read: Callable[[Item | None], Operation[Snapshot]],
     planner: Callable[[Snapshot, datetime], Plan],
-    attempt: int,
+    policy: RetryPolicy,
 ) -> Operation[FlowResult | CNOPException]:
     """One read, plan and write: the result, or the conflict that calls for another try."""
+    # A caller's key may have been applied by an earlier call: its record comes with the
+    # read. An internal key is new, nothing to look for.
+    look_up = request.record_key if request.idempotency_key is not None else None
     try:
-        snapshot = yield from read()
+        snapshot = yield from read(look_up)
     except CNOPException as exc:
         # TransactGetItems is cancelled while another transaction writes one of its items.
         if _is_conflict(exc):
             return exc
         raise
+    if snapshot.record is not None:
+        return _replay(snapshot.record, request)
     now = utc_now()
-    try:
-        plan = planner(snapshot, now)
-    except CNOPException:
-        # A keyed request refused from a fresh read may repeat one that was applied
-        # (which spent the balance): the record says so.
-        stored = yield from _stored_result(tables, request)
-        if stored is not None:
-            return stored
-        raise
+    plan = planner(snapshot, now)
     if request.idempotency_key is not None:
         # Recorded with the key too, so a replay names it as well.
         plan.result = plan.outcome().model_copy(update={"idempotency_key": request.idempotency_key})
-    try:
-        yield _write(tables, request, plan, attempt, now)
-    except CNOPIdempotencyConflictException as exc:
-        stored = None
-        if exc.details.get("reason") == _KEY_RECORDED:
-            stored = yield from _stored_result(tables, request)
-        if stored is None:
-            raise
-        return stored
-    except CNOPException as exc:
-        if exc.details.get("dynamodb_error") == "IdempotentParameterMismatchException":
-            # DynamoDB remembers a token for 10 minutes: applied before, or tried and
-            # cancelled. The record tells which; an unapplied key tries a fresh token.
-            stored = yield from _stored_result(tables, request)
-            return stored if stored is not None else exc
-        if _is_conflict(exc):
-            return exc
-        raise
-    return plan.outcome()
+    sent = yield from _send(tables, request, _write(tables, request, plan, now), policy)
+    return plan.outcome() if sent is None else sent
 
 
 def run_flow(
     tables: TableNames,
     request: FlowRequest,
-    read: Callable[[], Operation[Snapshot]],
+    read: Callable[[Item | None], Operation[Snapshot]],
     planner: Callable[[Snapshot, datetime], Plan],
     policy: RetryPolicy,
 ) -> Operation[FlowResult]:
@@ -193,7 +287,7 @@ def run_flow(
     for attempt in range(policy.attempts):
         if attempt:
             yield Pause(policy.delay(attempt))
-        outcome = yield from _attempt(tables, request, read, planner, attempt)
+        outcome = yield from _attempt(tables, request, read, planner, policy)
         if isinstance(outcome, FlowResult):
             return outcome
     raise CNOPVersionConflictException(

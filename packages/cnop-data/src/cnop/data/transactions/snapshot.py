@@ -32,28 +32,37 @@ class Snapshot:
     balance: Balance | None
     asset: Asset | None = None
     holding: AssetBalance | None = None
+    #: The idempotency record of the request's key, read in the same request (raw item).
+    record: Item | None = None
 
 
-def read_snapshot(tables: TableNames, username: str, asset_id: str | None) -> Operation[Snapshot]:
+def read_snapshot(
+    tables: TableNames, username: str, asset_id: str | None, record_key: Item | None = None
+) -> Operation[Snapshot]:
     """The user's balance and, with ``asset_id``, the asset and the holding.
 
     One ``TransactGetItems``: the items are read as of one instant, so the plan never
-    mixes a price with a balance from another moment.
+    mixes a price with a balance from another moment. With ``record_key`` (the request's
+    idempotency record) it is read in the same request, so a repeated request is
+    recognised without a write that is bound to be refused.
     """
     gets: list[tuple[str, Item]] = [(tables.users, balance_key(username))]
     if asset_id is not None:
         gets.append((tables.inventory, asset_key(asset_id)))
         gets.append((tables.orders, asset_balance_key(username, asset_id)))
+    if record_key is not None:
+        gets.append((tables.users, record_key))
     params = {"TransactItems": [{"Get": {"TableName": t, "Key": k}} for t, k in gets]}
     reply = yield Call("transact_get_items", params, tables.users)
     found: list[Any] = [r.get("Item") or None for r in reply.get("Responses", [])]
     found += [None] * (len(gets) - len(found))
+    record = found[-1] if record_key is not None else None
     balance = BALANCE_MAPPER.from_item(found[0]) if found[0] else None
     if asset_id is None:
-        return Snapshot(balance)
+        return Snapshot(balance, record=record)
     asset = ASSET_MAPPER.from_item(found[1]) if found[1] else None
     holding = ASSET_BALANCE_MAPPER.from_item(found[2]) if found[2] else None
-    return Snapshot(balance, asset, holding)
+    return Snapshot(balance, asset, holding, record=record)
 
 
 def read_order(tables: TableNames, username: str, order_id: str) -> Operation[Order]:
