@@ -22,10 +22,13 @@ Faults (what happens to one request):
 - ``delay(seconds)``: sent to the server, the reply held back for ``seconds`` (long enough to
   trip a client read timeout when the test wants). ``delay(seconds, before=True)`` holds the
   request back instead, so the server applies it late, possibly after the client gave up.
+  ``delay(30, before=True, until=event)`` holds it until the test sets ``event``, to order
+  the held request after something else deterministically.
 - ``RESET``: the client connection is reset without forwarding: the server never sees it.
 - ``respond(status, body, headers)`` (HTTP only): answered by the proxy without forwarding;
   ``throttle()`` and ``internal_error()`` are DynamoDB's throttling (400) and
-  InternalServerError (500) replies.
+  InternalServerError (500) replies. With ``applied=True`` the request is forwarded first
+  and the canned reply replaces the server's (a 500 for a write that was committed).
 - ``redis_error(message)`` (Redis only): answered with the RESP error ``-message``.
 
 Matching: a rule's ``match`` is ``None`` (every request), a name or a collection of names,
@@ -68,6 +71,7 @@ import random
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -105,16 +109,23 @@ class Fault:
 
     kind: FaultKind
     seconds: float = 0.0
+    #: ``delay``: hold the request back (True) rather than the reply.
     before: bool = False
+    #: ``respond``: the proxy's own reply.
     reply: bytes = b""
+    #: ``respond``: forward first and answer only once the server applied the request.
+    applied: bool = False
+    #: ``delay``: end the hold early once this event is set.
+    until: threading.Event | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         if self.kind == "delay":
             where = "request" if self.before else "reply"
-            return f"delay({self.seconds:g}s, {where})"
+            gate = " or until set" if self.until is not None else ""
+            return f"delay({self.seconds:g}s{gate}, {where})"
         if self.kind == "respond":
             first_line = self.reply.split(b"\r\n", 1)[0].decode("latin-1")
-            return f"respond({first_line})"
+            return f"respond({first_line}{', applied' if self.applied else ''})"
         return self.kind
 
 
@@ -123,11 +134,15 @@ DROP_REPLY = Fault("drop_reply")
 RESET = Fault("reset")
 
 
-def delay(seconds: float, *, before: bool = False) -> Fault:
-    """Forward, but hold the reply back ``seconds`` (or the request, with ``before=True``)."""
+def delay(seconds: float, *, before: bool = False, until: threading.Event | None = None) -> Fault:
+    """Forward, but hold the reply back ``seconds`` (or the request, with ``before=True``).
+
+    With ``until``, the hold also ends as soon as that event is set, so a test can let a
+    held request through at the moment it chooses (``seconds`` then bounds the hold).
+    """
     if not isinstance(seconds, int | float) or isinstance(seconds, bool) or not seconds >= 0:
         raise ValueError(f"delay seconds must be a number >= 0, got {seconds!r}")
-    return Fault("delay", seconds=float(seconds), before=before)
+    return Fault("delay", seconds=float(seconds), before=before, until=until)
 
 
 def respond(
@@ -136,8 +151,13 @@ def respond(
     headers: dict[str, str] | None = None,
     *,
     reason: str = "",
+    applied: bool = False,
 ) -> Fault:
-    """Answer an HTTP request with ``status`` and ``body`` without forwarding it."""
+    """Answer an HTTP request with ``status`` and ``body`` without forwarding it.
+
+    ``applied=True`` forwards the request first and sends this reply instead of the
+    server's: the server did the work, the client is told it failed.
+    """
     if not isinstance(status, int) or not 100 <= status <= 599:
         raise ValueError(f"HTTP status must be an int in 100..599, got {status!r}")
     payload = body.encode() if isinstance(body, str) else bytes(body)
@@ -146,10 +166,11 @@ def respond(
     all_headers["Content-Length"] = str(len(payload))
     head = [f"HTTP/1.1 {status} {reason or _REASONS.get(status, 'Error')}"]
     head += [f"{name}: {value}" for name, value in all_headers.items()]
-    return Fault("respond", reply="\r\n".join(head).encode("latin-1") + b"\r\n\r\n" + payload)
+    reply = "\r\n".join(head).encode("latin-1") + b"\r\n\r\n" + payload
+    return Fault("respond", reply=reply, applied=applied)
 
 
-def _dynamodb_error(status: int, error_type: str, message: str) -> Fault:
+def _dynamodb_error(status: int, error_type: str, message: str, applied: bool) -> Fault:
     body = '{"__type":"com.amazonaws.dynamodb.v20120810#%s","message":"%s"}' % (  # noqa: UP031
         error_type,
         message.replace("\\", "\\\\").replace('"', '\\"'),
@@ -158,24 +179,30 @@ def _dynamodb_error(status: int, error_type: str, message: str) -> Fault:
         status,
         body,
         {"x-amzn-ErrorType": error_type, "x-amzn-RequestId": "faultproxy"},
+        applied=applied,
     )
 
 
-def throttle(message: str = "Rate of requests exceeds the allowed throughput.") -> Fault:
-    """DynamoDB's ``ThrottlingException`` (400), without forwarding the request."""
-    return _dynamodb_error(400, "ThrottlingException", message)
+def throttle(
+    message: str = "Rate of requests exceeds the allowed throughput.", *, applied: bool = False
+) -> Fault:
+    """DynamoDB's ``ThrottlingException`` (400), without forwarding (see ``respond``)."""
+    return _dynamodb_error(400, "ThrottlingException", message, applied)
 
 
-def internal_error(message: str = "Internal server error") -> Fault:
-    """DynamoDB's ``InternalServerError`` (500), without forwarding the request."""
-    return _dynamodb_error(500, "InternalServerError", message)
+def internal_error(message: str = "Internal server error", *, applied: bool = False) -> Fault:
+    """DynamoDB's ``InternalServerError`` (500), without forwarding; ``applied=True``: after
+    the server applied the request (DynamoDB can answer 500 for a write it committed)."""
+    return _dynamodb_error(500, "InternalServerError", message, applied)
 
 
-def redis_error(message: str = "ERR injected by the fault proxy") -> Fault:
-    """Answer a Redis command with the RESP error ``-message`` without forwarding it."""
+def redis_error(
+    message: str = "ERR injected by the fault proxy", *, applied: bool = False
+) -> Fault:
+    """Answer a Redis command with the RESP error ``-message`` (``applied``: see ``respond``)."""
     if "\r" in message or "\n" in message:
         raise ValueError("a RESP error message cannot contain CR or LF")
-    return Fault("respond", reply=b"-" + message.encode() + b"\r\n")
+    return Fault("respond", reply=b"-" + message.encode() + b"\r\n", applied=applied)
 
 
 _REASONS = {200: "OK", 400: "Bad Request", 500: "Internal Server Error", 503: "Service Unavailable"}
@@ -676,7 +703,7 @@ class FaultProxy:
             request = _read_redis_command(pair.client, pair.number)
         record = self._decide(request)
         fault = record.fault
-        if fault.kind == "respond":
+        if fault.kind == "respond" and not fault.applied:
             self._deliver(pair.client.sock, record, fault.reply)
             return True
         if fault.kind == "reset":
@@ -686,7 +713,7 @@ class FaultProxy:
 
     def _forward(self, pair: _Pair, request: Request, record: Record) -> bool:
         fault = record.fault
-        if fault.kind == "delay" and fault.before and self._stopping.wait(fault.seconds):
+        if fault.kind == "delay" and fault.before and self._hold(fault):
             return False
         server = pair.server or self._connect_upstream(pair)
         server.sock.sendall(request.raw)
@@ -700,9 +727,9 @@ class FaultProxy:
         if fault.kind == "drop_reply":
             _reset(pair.client.sock)
             return False
-        if fault.kind == "delay" and not fault.before and self._stopping.wait(fault.seconds):
+        if fault.kind == "delay" and not fault.before and self._hold(fault):
             return False
-        self._deliver(pair.client.sock, record, reply)
+        self._deliver(pair.client.sock, record, fault.reply if fault.kind == "respond" else reply)
         if self.protocol == "redis" and request.name.encode() in _SUBSCRIBING:
             self._tunnel(pair.client, server)
             return False
@@ -721,6 +748,16 @@ class FaultProxy:
             raise _Closed
         pair.server = _Stream(upstream)
         return pair.server
+
+    def _hold(self, fault: Fault) -> bool:
+        """Wait as ``fault`` says; True if the proxy is stopping meanwhile."""
+        if fault.until is None:
+            return self._stopping.wait(fault.seconds)
+        end = time.monotonic() + fault.seconds
+        while not fault.until.wait(0.01):
+            if self._stopping.is_set() or time.monotonic() >= end:
+                break
+        return self._stopping.is_set()
 
     @staticmethod
     def _deliver(client: socket.socket, record: Record, reply: bytes) -> None:

@@ -195,6 +195,40 @@ def test_throttle_and_internal_error_are_answered_without_forwarding(
     assert all(not r.forwarded and r.delivered for r in dynamodb_proxy.records("PutItem"))
 
 
+def test_an_error_after_the_server_applied_the_request(
+    dynamodb_proxy: FaultProxy, proxied: Any, direct: Any, table: str
+) -> None:
+    dynamodb_proxy.plan("PutItem", [internal_error(applied=True)])
+    with pytest.raises(ClientError) as failed:
+        _put(proxied, table, "committed")
+    assert failed.value.response["Error"]["Code"] == "InternalServerError"
+    assert _get(direct, table, "committed") == "v"
+    [record] = dynamodb_proxy.records("PutItem")
+    assert (record.forwarded, record.applied, record.delivered, record.status) == (
+        True,
+        True,
+        True,
+        200,
+    )
+
+
+def test_a_held_request_goes_on_when_the_test_says(
+    dynamodb_proxy: FaultProxy, proxied: Any, direct: Any, table: str
+) -> None:
+    go = threading.Event()
+    dynamodb_proxy.plan("PutItem", [delay(30, before=True, until=go)])
+    putting = threading.Thread(target=_put, args=(_dynamodb(dynamodb_proxy.url), table, "gated"))
+    putting.start()
+    _wait(lambda: bool(dynamodb_proxy.records("PutItem")))
+    _put(proxied, table, "gated", "first")  # overtakes the held request
+    go.set()
+    putting.join(10)
+    assert _get(direct, table, "gated") == "v"  # the held one came last
+    held, overtaking = dynamodb_proxy.records("PutItem")
+    assert held.delivered
+    assert overtaking.delivered
+
+
 def test_botocore_retries_a_throttle_and_a_500_on_the_same_connection(
     dynamodb_proxy: FaultProxy, direct: Any, table: str
 ) -> None:
@@ -282,7 +316,10 @@ def key(unique_name: Callable[[str], str]) -> str:
 def test_redis_faults(
     redis_proxy: FaultProxy, rproxied: redis.Redis, rdirect: redis.Redis, key: str
 ) -> None:
-    redis_proxy.plan("set", [DROP_REPLY, RESET, delay(LATE), redis_error("BUSY injected")])
+    redis_proxy.plan(
+        "set",
+        [DROP_REPLY, RESET, delay(LATE), redis_error("BUSY injected"), redis_error(applied=True)],
+    )
     with pytest.raises(redis.ConnectionError):
         rproxied.set(key, "dropped")
     assert rdirect.get(key) == b"dropped"
@@ -295,6 +332,9 @@ def test_redis_faults(
     with pytest.raises(redis.ResponseError, match="BUSY injected"):
         rproxied.set(key, "refused")
     assert rdirect.get(key) == b"late"
+    with pytest.raises(redis.ResponseError, match="injected"):
+        rproxied.set(key, "applied")
+    assert rdirect.get(key) == b"applied"
     assert rproxied.set(key, "fine")
     records = redis_proxy.records("SET")
     assert [(r.fault.kind, r.forwarded, r.applied, r.delivered) for r in records] == [
@@ -302,6 +342,7 @@ def test_redis_faults(
         ("reset", False, False, False),
         ("delay", True, True, False),
         ("respond", False, False, True),
+        ("respond", True, True, True),
         ("forward", True, True, True),
     ]
     rdirect.delete(key)
