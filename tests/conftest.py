@@ -20,11 +20,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _load_testservers() -> Any:
-    name = "cnop_testservers"
+def _load(name: str, path: Path) -> Any:
     if name in sys.modules:
         return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / "testservers.py")
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -33,7 +32,10 @@ def _load_testservers() -> Any:
     return module
 
 
-testservers = _load_testservers()
+testservers = _load("cnop_testservers", ROOT / "tools" / "testservers.py")
+# dynamodb_proxy and redis_proxy: fault-injecting proxies in front of the servers below.
+_proxies = _load("cnop_faultproxy_fixtures", ROOT / "tests" / "faultproxy_fixtures.py")
+dynamodb_proxy, redis_proxy = _proxies.dynamodb_proxy, _proxies.redis_proxy
 
 # DynamoDB Local accepts any credentials; boto3 insists on having some.
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
