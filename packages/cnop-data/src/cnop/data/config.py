@@ -164,7 +164,10 @@ class DataSettings:
             max_pool_connections=self.max_pool_connections,
             connect_timeout=self.connect_timeout,
             read_timeout=self.read_timeout,
-            retries=cast(Any, {"mode": self.retry_mode, "max_attempts": self.max_attempts}),
+            # botocore's "max_attempts" counts retries after the first send; ours counts sends.
+            retries=cast(
+                Any, {"mode": self.retry_mode, "total_max_attempts": self.max_attempts}
+            ),
         )
 
     def client_kwargs(self) -> dict[str, Any]:
