@@ -151,9 +151,9 @@ def _run_until_known(
             return call(key), unknown
         except CNOPOutcomeUnknownException as exc:
             unknown += 1
-            assert exc.retryable
+            if not exc.retryable or unknown >= 3:
+                raise
             key = exc.details["idempotency_key"]
-            assert unknown < 3
 
 
 # With botocore's own retries off, every fault reaches the flow's runner; with them on
@@ -169,7 +169,7 @@ CASES = [
 
 
 @pytest.mark.parametrize(("flow", "fault", "keyed", "max_attempts"), CASES)
-def test_a_fault_on_the_write_never_applies_a_flow_twice(
+def test_a_fault_on_the_write_never_applies_a_flow_twice(  # noqa: PLR0917 - fixtures
     data_settings: DataSettings,
     dynamodb_proxy: Any,
     stage: Stage,
@@ -214,7 +214,8 @@ def test_a_write_whose_outcome_stays_unknown_is_a_retryable_error_a_keyed_retry_
         manager.deposit(stage.user, "100")
     key = caught.value.details["idempotency_key"]
     assert key in caught.value.message
-    assert caught.value.retryable and caught.value.status_code == 503
+    assert caught.value.retryable
+    assert caught.value.status_code == 503
     # It was applied (by the first send): the retry under the named key says so, once.
     result = manager.deposit(stage.user, "100", idempotency_key=key)
     assert result.replayed
