@@ -261,7 +261,7 @@ def async_manager(
 
 @pytest.mark.parametrize("fault", ["lost-reply", "late-reply", "500-applied", "throttled"])
 @pytest.mark.parametrize("flow", FLOWS)
-def test_the_async_flows_are_applied_once_too(
+def test_the_async_flows_are_applied_once_too(  # noqa: PLR0917 - fixtures
     data_settings: DataSettings,
     dynamodb_proxy: Any,
     stage: Stage,

@@ -165,9 +165,7 @@ class DataSettings:
             connect_timeout=self.connect_timeout,
             read_timeout=self.read_timeout,
             # botocore's "max_attempts" counts retries after the first send; ours counts sends.
-            retries=cast(
-                Any, {"mode": self.retry_mode, "total_max_attempts": self.max_attempts}
-            ),
+            retries=cast(Any, {"mode": self.retry_mode, "total_max_attempts": self.max_attempts}),
         )
 
     def client_kwargs(self) -> dict[str, Any]:
