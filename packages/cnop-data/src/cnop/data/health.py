@@ -248,6 +248,19 @@ def _client_parts(client: Any) -> tuple[Any, dict[str, Any]] | None:
         return None
 
 
+_loader: Any = None
+
+
+def _shared_loader() -> Any:
+    """One botocore data loader for every probe session: the service model loads once."""
+    global _loader  # noqa: PLW0603 - a process-wide cache, like botocore's own
+    if _loader is None:
+        from botocore.loaders import create_loader  # noqa: PLC0415
+
+        _loader = create_loader()
+    return _loader
+
+
 # sync ------------------------------------------------------------------------------------
 
 _sync_probes: weakref.WeakKeyDictionary[Any, dict[float, Any]] = weakref.WeakKeyDictionary()
@@ -272,6 +285,7 @@ def _sync_probe_client(client: Any, deadline: float) -> Any:
         credentials, kwargs = parts
         try:
             session = botocore.session.Session()
+            session.register_component("data_loader", _shared_loader())
             session.register_component("credential_provider", _SameCredentials(credentials))
             config = kwargs.pop("config").merge(Config(**_probe_options(deadline)))
             probe = session.create_client("dynamodb", config=config, **kwargs)
@@ -390,6 +404,7 @@ async def _open_async_probe(stack: AsyncExitStack, client: Any, deadline: float)
     if session is None:
         # One session per source client: its credential resolver is that client's.
         session = AioSession()
+        session.register_component("data_loader", _shared_loader())
         session.register_component("credential_provider", _AsyncSameCredentials(credentials))
         _async_sessions[client] = session
     try:
