@@ -7,6 +7,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -310,3 +311,39 @@ def test_the_cli_health_exits_by_the_report(
     capsys.readouterr()
     assert main(args) == 0
     assert json.loads(capsys.readouterr().out)["healthy"] is True
+
+
+def test_two_creates_at_once_both_succeed(
+    dynamodb_endpoint: str, cleanup: Callable[[TableNames], TableNames]
+) -> None:
+    client = dynamodb_client(DataSettings.from_env(endpoint_url=dynamodb_endpoint))
+    names = cleanup(_unique_names())
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: create_tables(client, names), range(2)))
+    assert sorted(results[0] + results[1]) == sorted(names.all())
+    verify_tables(client, names)
+
+
+class _RacingClient:
+    """The real client, except that another deployment creates the users table (keyed by
+    ``id``) just before this one's CreateTable reaches the server."""
+
+    def __init__(self, client: Any, users: str) -> None:
+        self._client, self._users = client, users
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def create_table(self, **definition: Any) -> Any:
+        if definition["TableName"] == self._users:
+            _create_raw(self._client, self._users, [("id", "S", "HASH")])
+        return self._client.create_table(**definition)
+
+
+def test_a_table_created_differently_meanwhile_is_refused_after_the_wait(
+    dynamodb_endpoint: str, cleanup: Callable[[TableNames], TableNames]
+) -> None:
+    client = dynamodb_client(DataSettings.from_env(endpoint_url=dynamodb_endpoint))
+    names = cleanup(_unique_names())
+    with pytest.raises(CNOPConfigurationException, match=r"key schema is \(id HASH\)"):
+        create_tables(_RacingClient(client, names.users), names)
