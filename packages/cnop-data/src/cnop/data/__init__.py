@@ -54,7 +54,14 @@ from cnop.data.models import (
     UserCreate,
     UserUpdate,
 )
-from cnop.data.tables import create_tables, delete_tables, describe_tables, table_definitions
+from cnop.data.tables import (
+    create_tables,
+    delete_tables,
+    describe_tables,
+    schema_problems,
+    table_definitions,
+    verify_tables,
+)
 from cnop.data.transactions import (
     AsyncTransactionManager,
     AsyncUserLocks,
@@ -127,5 +134,7 @@ __all__ = [
     "new_id",
     "open_async_client",
     "reset_clients",
+    "schema_problems",
     "table_definitions",
+    "verify_tables",
 ]

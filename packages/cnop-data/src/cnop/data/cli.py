@@ -1,17 +1,44 @@
-"""``python -m cnop.data tables create|delete|describe [--endpoint URL] [--prefix P]``."""
+"""``python -m cnop.data tables create|delete|describe`` and ``python -m cnop.data health``.
+
+Both take ``--endpoint URL``, ``--prefix P`` and ``--region R``; ``health`` also takes
+``--deadline SECONDS`` (default 2). Exit status: 0 on success (``health``: healthy),
+1 when a step failed (the reason on stderr) or the health check found a problem.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from cnop.data.config import DataSettings, TableNames, dynamodb_client
+from cnop.data.health import DEFAULT_DEADLINE, check_health
 from cnop.data.tables import create_tables, delete_tables, describe_tables
-from cnop.exceptions import CNOPException
+from cnop.exceptions import CNOPConfigurationException, CNOPException
 
 __all__ = ["main"]
+
+# ASCII only: float() would also take "nan", "inf" and the digits of other scripts.
+_SECONDS = re.compile(r"[0-9]{1,3}(\.[0-9]{1,6})?")
+_REGION = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+
+
+def _seconds(text: str) -> float:
+    if not _SECONDS.fullmatch(text) or float(text) <= 0:
+        raise argparse.ArgumentTypeError("must be a positive number of seconds, e.g. 2 or 0.5")
+    return float(text)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--endpoint",
+        help="DynamoDB endpoint URL (default: AWS_ENDPOINT_URL_DYNAMODB, else AWS itself)",
+    )
+    parser.add_argument("--prefix", default="", help="prefix for every table name, e.g. 'dev-'")
+    parser.add_argument("--region", help="AWS region (default: AWS_REGION)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -19,26 +46,48 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="group", required=True)
     tables = commands.add_parser("tables", help="manage the users, orders and inventory tables")
     tables.add_argument("action", choices=("create", "delete", "describe"))
-    tables.add_argument(
-        "--endpoint",
-        help="DynamoDB endpoint URL (default: AWS_ENDPOINT_URL_DYNAMODB, else AWS itself)",
+    _common(tables)
+    health = commands.add_parser("health", help="check the tables within a deadline")
+    _common(health)
+    health.add_argument(
+        "--deadline",
+        type=_seconds,
+        default=DEFAULT_DEADLINE,
+        help=f"seconds the whole check may take (default {DEFAULT_DEADLINE:g})",
     )
-    tables.add_argument("--prefix", default="", help="prefix for every table name, e.g. 'dev-'")
-    tables.add_argument("--region", help="AWS region (default: AWS_REGION)")
     return parser
+
+
+def _client(args: argparse.Namespace) -> tuple[Any, TableNames]:
+    overrides = {}
+    if args.endpoint:
+        overrides["endpoint_url"] = args.endpoint
+    if args.region:
+        overrides["region"] = args.region
+    settings = DataSettings.from_env(**overrides)
+    if not _REGION.fullmatch(settings.region):
+        raise CNOPConfigurationException(
+            "AWS_REGION (or --region) must be lowercase letters, digits and '-', e.g. us-east-1",
+            details={"variable": "AWS_REGION"},
+        )
+    names = TableNames.from_env(args.prefix)
+    try:
+        return dynamodb_client(settings), names
+    except ValueError:  # botocore refuses the endpoint; its message would echo it
+        raise CNOPConfigurationException(
+            "AWS_ENDPOINT_URL_DYNAMODB (or --endpoint) must be an http(s) URL",
+            details={"variable": "AWS_ENDPOINT_URL_DYNAMODB"},
+        ) from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        overrides = {}
-        if args.endpoint:
-            overrides["endpoint_url"] = args.endpoint
-        if args.region:
-            overrides["region"] = args.region
-        settings = DataSettings.from_env(**overrides)
-        names = TableNames.from_env(args.prefix)
-        client = dynamodb_client(settings)
+        client, names = _client(args)
+        if args.group == "health":
+            report = check_health(client, names, deadline=args.deadline)
+            print(json.dumps(report.to_dict(), indent=2))
+            return 0 if report.healthy else 1
         if args.action == "create":
             created = create_tables(client, names)
             existing = [n for n in names.all() if n not in created]
