@@ -244,7 +244,9 @@ class Record:
     #: HTTP status of the reply the server gave (0 if none).
     status: int = 0
     #: The server's reply, as it arrived (empty if none).
-    reply: bytes = b""
+    reply: bytes = field(default=b"", repr=False)
+    #: The request itself.
+    request: Request | None = field(default=None, repr=False)
 
     @property
     def operation(self) -> str:
@@ -606,12 +608,7 @@ class FaultProxy:
         matches = _matcher(match)
         with self._lock:
             records = list(self._records)
-        # Re-match on a stand-in request: records keep the name, not the whole request.
-        return [
-            record
-            for record in records
-            if matches(Request(self.protocol, record.name, b"", record.connection))
-        ]
+        return [record for record in records if record.request and matches(record.request)]
 
     def counts(self) -> dict[str, int]:
         """How many requests received each fault so far (``{"forward": 3, ...}``)."""
@@ -641,6 +638,7 @@ class FaultProxy:
                     if fault is not None:
                         break
             record = Record(len(self._records), request.connection, request.name, fault or FORWARD)
+            record.request = request
             self._records.append(record)
             return record
 
