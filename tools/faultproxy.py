@@ -60,6 +60,11 @@ Framing:
   ``SSUBSCRIBE``) or turns on ``MONITOR``, it becomes a plain two-way tunnel without faults,
   since its replies no longer pair with commands.
 
+Limits: a Redis Cluster client learns the nodes' own addresses from the cluster and then
+bypasses a proxy placed in front of one node; HTTP ``Expect: 100-continue`` is not
+answered by the proxy (it reads a whole request before forwarding it; botocore and
+aiobotocore do not send it to DynamoDB).
+
 The proxy runs an accepting thread and one thread per client connection; ``stop()`` (or
 leaving the ``with`` block) closes every socket and joins the threads. Standard library only.
 """
@@ -347,6 +352,8 @@ class _Stream:
         self.buffer += chunk
 
     def take(self, size: int) -> bytes:
+        if size < 0:
+            raise ValueError(f"negative length {size}")
         while len(self.buffer) < size:
             self.fill()
         data = bytes(self.buffer[:size])
