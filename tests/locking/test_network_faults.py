@@ -449,6 +449,24 @@ def test_extend(
     assert not _refused_now(rig, name)
 
 
+@pytest.mark.parametrize("backend", ["redis", "dynamodb"])
+def test_auto_extend_rides_out_lost_renewal_replies(
+    make_rig: Callable[[str, bool], Rig], unique_name: Callable[[str], str], backend: str
+) -> None:
+    rig = make_rig(backend, True)
+    name = unique_name("netfault")
+    # Every other renewal is applied and its reply lost; the client re-sends each one.
+    rig.proxy.plan(rig.op("extend"), [DROP_REPLY, DROP_REPLY])
+    lost: list[HeldLock] = []
+    with rig.through.lock(name, ttl=1.5, wait=0, auto_extend=True, on_lost=lost.append) as lock:
+        _wait(lambda: len([r for r in rig.records("extend", name) if r.delivered]) >= 2)
+        assert lock.held
+        assert _refused_now(rig, name)
+    assert lost == []
+    assert not lock.lost
+    assert not _refused_now(rig, name)
+
+
 # --- late duplicates -------------------------------------------------------------------
 
 
