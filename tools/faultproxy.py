@@ -110,7 +110,7 @@ _RECV = 65536
 
 @dataclass(frozen=True)
 class Fault:
-    """What the proxy does to one request (build them with the constants and helpers)."""
+    """What the proxy does to one request (build them with the constants and functions below)."""
 
     kind: FaultKind
     seconds: float = 0.0
