@@ -60,6 +60,11 @@ Framing:
   ``SSUBSCRIBE``) or turns on ``MONITOR``, it becomes a plain two-way tunnel without faults,
   since its replies no longer pair with commands.
 
+Limits: a Redis Cluster client learns the nodes' own addresses from the cluster and then
+bypasses a proxy placed in front of one node; HTTP ``Expect: 100-continue`` is not
+answered by the proxy (it reads a whole request before forwarding it; botocore and
+aiobotocore do not send it to DynamoDB).
+
 The proxy runs an accepting thread and one thread per client connection; ``stop()`` (or
 leaving the ``with`` block) closes every socket and joins the threads. Standard library only.
 """
@@ -105,7 +110,7 @@ _RECV = 65536
 
 @dataclass(frozen=True)
 class Fault:
-    """What the proxy does to one request (build them with the constants and helpers)."""
+    """What the proxy does to one request (build them with the constants and functions below)."""
 
     kind: FaultKind
     seconds: float = 0.0
@@ -244,7 +249,9 @@ class Record:
     #: HTTP status of the reply the server gave (0 if none).
     status: int = 0
     #: The server's reply, as it arrived (empty if none).
-    reply: bytes = b""
+    reply: bytes = field(default=b"", repr=False)
+    #: The request itself.
+    request: Request | None = field(default=None, repr=False)
 
     @property
     def operation(self) -> str:
@@ -345,6 +352,8 @@ class _Stream:
         self.buffer += chunk
 
     def take(self, size: int) -> bytes:
+        if size < 0:
+            raise ValueError(f"negative length {size}")
         while len(self.buffer) < size:
             self.fill()
         data = bytes(self.buffer[:size])
@@ -606,12 +615,7 @@ class FaultProxy:
         matches = _matcher(match)
         with self._lock:
             records = list(self._records)
-        # Re-match on a stand-in request: records keep the name, not the whole request.
-        return [
-            record
-            for record in records
-            if matches(Request(self.protocol, record.name, b"", record.connection))
-        ]
+        return [record for record in records if record.request and matches(record.request)]
 
     def counts(self) -> dict[str, int]:
         """How many requests received each fault so far (``{"forward": 3, ...}``)."""
@@ -641,6 +645,7 @@ class FaultProxy:
                     if fault is not None:
                         break
             record = Record(len(self._records), request.connection, request.name, fault or FORWARD)
+            record.request = request
             self._records.append(record)
             return record
 

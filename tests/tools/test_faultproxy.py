@@ -8,6 +8,7 @@ proxy produced it; a direct client checks what the server really applied.
 from __future__ import annotations
 
 import contextlib
+import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -15,6 +16,7 @@ from typing import Any
 
 import boto3
 import botocore.config
+import botocore.exceptions
 import pytest
 import redis
 from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
@@ -241,6 +243,64 @@ def test_botocore_retries_a_throttle_and_a_500_on_the_same_connection(
         "forward",
     ]
     assert _get(direct, table, "third-time") == "v"
+
+
+async def test_aioboto3_sees_the_faults_too(
+    dynamodb_proxy: FaultProxy, direct: Any, table: str
+) -> None:
+    import aioboto3
+
+    config = botocore.config.Config(retries={"total_max_attempts": 1}, read_timeout=READ_TIMEOUT)
+    session = aioboto3.Session()
+    async with session.client("dynamodb", endpoint_url=dynamodb_proxy.url, config=config) as client:
+        dynamodb_proxy.plan("PutItem", [DROP_REPLY, throttle()])
+        item = {"pk": {"S": "async"}, "v": {"S": "a"}}
+        # aiobotocore reports a reply lost on a reused connection as EndpointConnectionError
+        # ("Could not connect"): that error does not prove the request was never sent.
+        with pytest.raises(botocore.exceptions.ConnectionError):
+            await client.put_item(TableName=table, Item=item)
+        assert _get(direct, table, "async") == "a"
+        with pytest.raises(ClientError, match="ThrottlingException"):
+            await client.put_item(TableName=table, Item=item)
+        await client.put_item(TableName=table, Item=item)
+    assert [r.fault.kind for r in dynamodb_proxy.records("PutItem")] == [
+        "drop_reply",
+        "respond",
+        "forward",
+    ]
+
+
+def test_an_unreachable_server_resets_the_client(unique_name: Callable[[str], str]) -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]  # bound, never listening: connections are refused
+        with FaultProxy(f"127.0.0.1:{port}", "redis") as proxy:
+            client = redis.Redis.from_url(proxy.url, socket_timeout=2, retry=None)
+            with pytest.raises(redis.ConnectionError):
+                client.ping()
+            client.close()
+            [record] = proxy.records()
+            assert (record.name, record.forwarded) == ("HELLO", False)
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        b"POST / HTTP/1.1\r\nContent-Length: -5\r\n\r\n",
+        b"POST / HTTP/1.1\r\nContent-Length: many\r\n\r\n",
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"GET / HTTP/1.1\r\nX: " + b"a" * 70_000,
+    ],
+)
+def test_unframeable_requests_close_the_connection(
+    dynamodb_proxy: FaultProxy, proxied: Any, garbage: bytes
+) -> None:
+    with socket.create_connection(("127.0.0.1", dynamodb_proxy.port), timeout=5) as raw:
+        raw.sendall(garbage)
+        raw.shutdown(socket.SHUT_WR)
+        assert raw.recv(100) == b""  # closed, without a reply
+    assert dynamodb_proxy.records() == []
+    proxied.list_tables()  # the proxy itself still serves
 
 
 def test_respond_builds_any_reply(dynamodb_proxy: FaultProxy, proxied: Any) -> None:
