@@ -10,7 +10,8 @@ sum of the asset ledger.
 
 The suite runs a bounded number of examples; a soak run sets more:
 
-    CNOP_MODEL_EXAMPLES=200 CNOP_MODEL_STEPS=60 hatch test tests/data/transactions/test_ledger_model.py
+    CNOP_MODEL_EXAMPLES=200 CNOP_MODEL_STEPS=60 CNOP_MODEL_RANDOM=1 \
+        hatch test tests/data/transactions/test_ledger_model.py
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ WRITE = "TransactWriteItems"
 amounts = st.integers(1, 40_000).map(lambda cents: Decimal(cents) / 100)
 quantities = st.integers(1, 12).map(lambda halves: Decimal(halves) / 2)
 prices = st.integers(1, 300).map(Decimal)
+assets = st.integers(0, 1)  # which of the two listed assets
 FAULTS: dict[str, tuple[list[Any], list[Any]]] = {
     "lost-reply": ([fp.DROP_REPLY], []),
     "reset-unsent": ([fp.RESET], []),
@@ -153,9 +155,7 @@ class LedgerMachine(RuleBasedStateMachine):
         for price in (Decimal(10), Decimal(250)):
             asset_id = "M" + uuid.uuid4().hex[:10].upper()
             assets.create_asset(
-                AssetCreate(
-                    asset_id=asset_id, name="Model asset", category="test", price_usd=price
-                )
+                AssetCreate(asset_id=asset_id, name="Model asset", category="test", price_usd=price)
             )
             self.prices[asset_id] = price
 
@@ -241,7 +241,7 @@ class LedgerMachine(RuleBasedStateMachine):
         else:
             self._expect_refusal(outcome, CNOPInsufficientBalanceException)
 
-    @rule(user=users, pick=st.integers(0, 1), quantity=quantities, keyed=st.booleans(), fault=faults)
+    @rule(user=users, pick=assets, quantity=quantities, keyed=st.booleans(), fault=faults)
     def buy(self, user: str, pick: int, quantity: Decimal, keyed: bool, fault: str) -> None:
         asset = sorted(self.prices)[pick]
         usd = cost(quantity, self.prices[asset])
@@ -258,7 +258,7 @@ class LedgerMachine(RuleBasedStateMachine):
         else:
             self._expect_refusal(outcome, CNOPInsufficientBalanceException)
 
-    @rule(user=users, pick=st.integers(0, 1), quantity=quantities, keyed=st.booleans(), fault=faults)
+    @rule(user=users, pick=assets, quantity=quantities, keyed=st.booleans(), fault=faults)
     def sell(self, user: str, pick: int, quantity: Decimal, keyed: bool, fault: str) -> None:
         asset = sorted(self.prices)[pick]
         model = self.model[user]
@@ -296,10 +296,8 @@ class LedgerMachine(RuleBasedStateMachine):
         asset = sorted(self.prices)[pick]
         model = self.model[user]
         held = cost(quantity, limit) if buy else Decimal(0)
-        if buy:
-            enough = model.balance >= held
-        else:
-            enough = model.holdings.get(asset, Decimal(0)) >= quantity
+        held_qty = model.holdings.get(asset, Decimal(0))
+        enough = model.balance >= held if buy else held_qty >= quantity
         order = OrderCreate(
             order_type=OrderType.LIMIT_BUY if buy else OrderType.LIMIT_SELL,
             asset_id=asset,
@@ -318,8 +316,10 @@ class LedgerMachine(RuleBasedStateMachine):
         elif enough:
             assert isinstance(outcome, CNOPInternalException), outcome
         else:
-            kind = CNOPInsufficientBalanceException if buy else CNOPInsufficientAssetBalanceException
-            self._expect_refusal(outcome, kind)
+            self._expect_refusal(
+                outcome,
+                CNOPInsufficientBalanceException if buy else CNOPInsufficientAssetBalanceException,
+            )
 
     @precondition(lambda self: any(m.open_orders for m in self.model.values()))
     @rule(data=st.data(), keyed=st.booleans(), fault=faults)
@@ -380,8 +380,9 @@ class LedgerMachine(RuleBasedStateMachine):
         if not self.model:
             return
         self._count("steps")
-        balances, holdings = BalanceDAO(settings=self.settings), AssetBalanceDAO(
-            settings=self.settings
+        balances, holdings = (
+            BalanceDAO(settings=self.settings),
+            AssetBalanceDAO(settings=self.settings),
         )
         orders = OrderDAO(settings=self.settings)
         for user, model in self.model.items():
