@@ -1,7 +1,9 @@
-"""One worker process of the concurrency test: random flows, some retried under their key.
+"""One worker process of the concurrency tests: random flows, some retried under their key.
 
 ``mode`` ``sync`` sends them one by one through a TransactionManager; ``async`` from four
-asyncio tasks sharing an AsyncTransactionManager.
+asyncio tasks sharing an AsyncTransactionManager. With ``keyless`` (a share, 0-1) that many
+new requests are sent without a key (their line's ``key`` is only a label). Like a careful
+client, a worker told CNOPOutcomeUnknownException retries under the key it names.
 
 Run as ``python flow_worker.py '<json config>'``; prints one JSON line per request made.
 """
@@ -23,7 +25,10 @@ from cnop.data import (
     TransactionManager,
     open_async_client,
 )
-from cnop.exceptions import CNOPException
+from cnop.exceptions import CNOPException, CNOPOutcomeUnknownException
+
+#: Labels of requests sent without an idempotency key start with this.
+NO_KEY = "nokey-"
 
 
 def outcome(key: str, user: str, flow: str, result: FlowResult) -> dict[str, Any]:
@@ -55,9 +60,16 @@ def plan_requests(config: dict[str, Any]) -> list[tuple[str, str, str, tuple[Any
             args: tuple[Any, ...] = (str(Decimal(rng.randint(1, 5000)) / 100),)
         else:
             args = (rng.choice(assets), str(Decimal(rng.randint(1, 300)) / 100))
+        if rng.random() < config.get("keyless", 0):
+            requests.append((f"{NO_KEY}w{config['seed']}-{i}", user, flow, args))
+            continue  # sent once: sending it again would be a new request
         sent.append((f"w{config['seed']}-{i}", user, flow, args))
         requests.append(sent[-1])
     return requests
+
+
+def _key(label: str) -> str | None:
+    return None if label.startswith(NO_KEY) else label
 
 
 def _line(key: str, user: str, flow: str, result: FlowResult | CNOPException) -> str:
@@ -70,14 +82,20 @@ def _line(key: str, user: str, flow: str, result: FlowResult | CNOPException) ->
 
 def run_sync(settings: DataSettings, config: dict[str, Any]) -> None:
     flows = TransactionManager(settings=settings)
-    for key, user, flow, args in plan_requests(config):
-        try:
-            result: FlowResult | CNOPException = getattr(flows, flow)(
-                user, *args, idempotency_key=key
-            )
-        except CNOPException as exc:
-            result = exc
-        print(_line(key, user, flow, result), flush=True)
+    for label, user, flow, args in plan_requests(config):
+        key = _key(label)
+        for _ in range(5):
+            try:
+                result: FlowResult | CNOPException = getattr(flows, flow)(
+                    user, *args, idempotency_key=key
+                )
+            except CNOPOutcomeUnknownException as exc:
+                result, key = exc, exc.details["idempotency_key"]
+                continue
+            except CNOPException as exc:
+                result = exc
+            break
+        print(_line(label, user, flow, result), flush=True)
 
 
 async def run_async(settings: DataSettings, config: dict[str, Any]) -> None:
@@ -86,14 +104,20 @@ async def run_async(settings: DataSettings, config: dict[str, Any]) -> None:
 
     async def task(flows: AsyncTransactionManager) -> None:
         while queue:
-            key, user, flow, args = queue.pop(0)
-            try:
-                result: FlowResult | CNOPException = await getattr(flows, flow)(
-                    user, *args, idempotency_key=key
-                )
-            except CNOPException as exc:
-                result = exc
-            print(_line(key, user, flow, result), flush=True)
+            label, user, flow, args = queue.pop(0)
+            key = _key(label)
+            for _ in range(5):
+                try:
+                    result: FlowResult | CNOPException = await getattr(flows, flow)(
+                        user, *args, idempotency_key=key
+                    )
+                except CNOPOutcomeUnknownException as exc:
+                    result, key = exc, exc.details["idempotency_key"]
+                    continue
+                except CNOPException as exc:
+                    result = exc
+                break
+            print(_line(label, user, flow, result), flush=True)
 
     async with open_async_client(settings) as client:
         flows = AsyncTransactionManager(client, settings=settings)
