@@ -347,3 +347,19 @@ def test_a_table_created_differently_meanwhile_is_refused_after_the_wait(
     names = cleanup(_unique_names())
     with pytest.raises(CNOPConfigurationException, match=r"key schema is \(id HASH\)"):
         create_tables(_RacingClient(client, names.users), names)
+
+
+def test_a_new_users_table_expires_records_by_their_ttl_attribute(dynamodb_endpoint: str) -> None:
+    settings = DataSettings.from_env(
+        endpoint_url=dynamodb_endpoint,
+        tables=TableNames.from_env(f"ttl{uuid.uuid4().hex[:6]}-", {}),
+        region="us-east-1",
+    )
+    client = dynamodb_client(settings)
+    create_tables(client, settings.tables)
+    try:
+        ttl = client.describe_time_to_live(TableName=settings.tables.users)
+        assert ttl["TimeToLiveDescription"]["AttributeName"] == "expires_at"
+        assert ttl["TimeToLiveDescription"]["TimeToLiveStatus"] in ("ENABLED", "ENABLING")
+    finally:
+        delete_tables(client, settings.tables)

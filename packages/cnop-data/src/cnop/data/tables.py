@@ -248,7 +248,24 @@ def create_tables(client: Any, tables: TableNames, *, timeout: float = 120) -> l
     # Again once active: a table someone else created meanwhile may be keyed differently.
     active = {name: _wait(client, name, gone=False, timeout=timeout) for name in tables.all()}
     _refuse(definitions, active)
+    if tables.users in created:
+        _expire_records(client, tables.users)
     return created
+
+
+#: The TTL attribute of items that expire (idempotency records of calls without a key).
+TTL_ATTRIBUTE = "expires_at"
+
+
+def _expire_records(client: Any, name: str) -> None:
+    """Let DynamoDB delete items past their ``expires_at`` (it does so within days)."""
+    try:
+        client.update_time_to_live(
+            TableName=name,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
+        )
+    except Exception as exc:
+        raise map_error(exc, table=name, operation="update_time_to_live") from None
 
 
 def verify_tables(client: Any, tables: TableNames) -> None:
