@@ -30,13 +30,14 @@ if TYPE_CHECKING:
 
 __all__ = ["DataSettings", "TableNames", "dynamodb_client", "reset_clients"]
 
-_TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+_TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
 _RETRY_MODES = ("standard", "adaptive", "legacy")
+_DECIMAL = re.compile(r"[0-9]{1,9}(\.[0-9]{1,9})?")
 _PROCESS_SECRET = secrets.token_bytes(32)
 
 
 def _table_name(value: str, variable: str) -> str:
-    if not _TABLE_NAME.match(value):
+    if not isinstance(value, str) or not _TABLE_NAME.fullmatch(value):
         raise CNOPConfigurationException(
             f"{variable} must be 3-255 characters of letters, digits, '_', '-' or '.'",
             details={"variable": variable},
@@ -74,12 +75,12 @@ def _number(env: Mapping[str, str], name: str, default: float, low: float, high:
     raw = env.get(name)
     if raw is None:
         return default
-    try:
-        value = float(raw)
-    except ValueError:
+    # ASCII digits only: float() also takes "١٠", "1_0", " 5 " and "nan".
+    if not isinstance(raw, str) or not _DECIMAL.fullmatch(raw):
         raise CNOPConfigurationException(
-            f"{name} must be a number", details={"variable": name}
-        ) from None
+            f"{name} must be a number (digits 0-9, e.g. 2.5)", details={"variable": name}
+        )
+    value = float(raw)
     if not low <= value <= high:
         raise CNOPConfigurationException(
             f"{name} must be between {low:g} and {high:g}", details={"variable": name}
