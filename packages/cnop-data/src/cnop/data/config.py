@@ -75,7 +75,7 @@ def _number(env: Mapping[str, str], name: str, default: float, low: float, high:
     raw = env.get(name)
     if raw is None:
         return default
-    # ASCII digits only: float() also takes "١٠", "1_0", " 5 " and "nan".
+    # ASCII digits only: float() also takes other scripts' digits, "1_0", " 5 " and "nan".
     if not isinstance(raw, str) or not _DECIMAL.fullmatch(raw):
         raise CNOPConfigurationException(
             f"{name} must be a number (digits 0-9, e.g. 2.5)", details={"variable": name}
