@@ -12,6 +12,14 @@ Decimal('10.50')
 
 The ``check_*`` functions hold the same rules but raise ``ValueError``; the entity
 models use them so that pydantic reports every bad field at once.
+
+A value is what it says or it is refused: every pattern must match the whole string
+(``re.fullmatch``: a trailing newline is not silently allowed), usernames, emails, ids
+and numbers are ASCII only (so ``"\u0430lice"`` with a Cyrillic letter, a Kelvin sign
+that lower-cases to ``k``, or the digits ``"\u0661\u0660"`` and ``"\uff11\uff10"`` are
+refused rather than read as something else), and surrounding whitespace is refused,
+never stripped. The stored form is then the only form: the email a guard item is built
+from is exactly the lower-cased address that was checked.
 """
 
 from __future__ import annotations
@@ -51,6 +59,7 @@ __all__ = [
     "validate_phone",
     "validate_price",
     "validate_quantity",
+    "validate_records",
     "validate_username",
 ]
 
@@ -59,6 +68,7 @@ MAX_SIGNIFICANT_DIGITS = 38
 #: Quantities, prices and amounts keep at most this many decimal places.
 MAX_DECIMAL_PLACES = FieldConstraints.QUANTITY_MAX_DECIMALS
 
+# Every pattern is applied with fullmatch; the anchors only document the intent.
 _USERNAME = re.compile(FieldConstraints.USERNAME_PATTERN)
 _EMAIL_LOCAL = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
 _EMAIL_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
@@ -67,8 +77,14 @@ _NAME_PUNCTUATION = frozenset(" '-.")
 _PHONE = re.compile(r"^\+?[0-9][0-9 ()-]*[0-9]$")
 _ASSET_ID = re.compile(r"^[A-Z0-9]{1,20}$")
 _CATEGORY = re.compile(r"^[a-z0-9_-]{1,30}$")
+# A plain decimal numeral in ASCII: Decimal() alone also reads other scripts' digits
+# ("\u0661\u0660", fullwidth "\uff11\uff10") and underscores ("1_0") as 10.
+_NUMERAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _ULID_CHARS = frozenset(ULID_ALPHABET)
 _OLDEST_BIRTH_YEARS = 150
+# Longer numerals cannot be stored anyway; refusing them early keeps a 1 MB string cheap.
+_MAX_NUMERAL_LENGTH = 100
+_NOT_FINITE = frozenset({"nan", "snan", "inf", "infinity"})
 
 
 def check_username(value: Any) -> str:
@@ -78,7 +94,7 @@ def check_username(value: Any) -> str:
     low, high = FieldConstraints.USERNAME_MIN_LENGTH, FieldConstraints.USERNAME_MAX_LENGTH
     if not low <= len(value) <= high:
         raise ValueError(f"username must be {low}-{high} characters long")
-    if not _USERNAME.match(value):
+    if not _USERNAME.fullmatch(value):
         raise ValueError("username may contain only letters, digits and underscores")
     return value.lower()
 
@@ -89,6 +105,10 @@ def check_email(value: Any) -> str:
         raise ValueError("email must be a string")
     if len(value) > FieldConstraints.EMAIL_MAX_LENGTH:
         raise ValueError(f"email must be at most {FieldConstraints.EMAIL_MAX_LENGTH} characters")
+    if not value.isascii():
+        # Checked before lower-casing: some letters lower-case to ASCII ones (the Kelvin
+        # sign to "k"), so a look-alike address would otherwise become another's.
+        raise ValueError("email must contain only ASCII characters")
     lowered = value.lower()
     local, at, domain = lowered.rpartition("@")
     labels = domain.split(".")
@@ -96,9 +116,9 @@ def check_email(value: Any) -> str:
         not at
         or not local
         or len(local) > 64
-        or not _EMAIL_LOCAL.match(local)
+        or not _EMAIL_LOCAL.fullmatch(local)
         or len(labels) < 2
-        or not all(_EMAIL_LABEL.match(label) for label in labels)
+        or not all(_EMAIL_LABEL.fullmatch(label) for label in labels)
         or labels[-1].isdigit()
     ):
         raise ValueError("email is not a valid address")
@@ -149,7 +169,7 @@ def check_phone(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError("phone must be a string")
     digits = sum(c.isdigit() for c in value)
-    if not _PHONE.match(value) or not 7 <= digits <= 15:
+    if not _PHONE.fullmatch(value) or not 7 <= digits <= 15:
         raise ValueError("phone must be 7-15 digits, optionally with +, spaces, - or ()")
     return value
 
@@ -185,9 +205,15 @@ def to_decimal(value: Any, field: str) -> Decimal:
     elif isinstance(value, str):
         if value.strip() != value:
             raise ValueError(f"{field} must be a number without surrounding spaces")
+        if len(value) > _MAX_NUMERAL_LENGTH:
+            raise ValueError(f"{field} must have at most {MAX_SIGNIFICANT_DIGITS} digits")
+        if value.lstrip("+-").lower() in _NOT_FINITE:
+            raise ValueError(f"{field} must be a finite number")
+        if not _NUMERAL.fullmatch(value):
+            raise ValueError(f"{field} must be a number written with ASCII digits 0-9")
         try:
             number = Decimal(value)
-        except InvalidOperation:
+        except InvalidOperation:  # pragma: no cover - the pattern admits only numerals
             raise ValueError(f"{field} must be a number") from None
     else:
         raise ValueError(f"{field} must be a Decimal, an int or a numeric string")
@@ -239,14 +265,14 @@ def check_asset_id(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError("asset_id must be a string")
     upper = value.upper()
-    if not value.isascii() or not _ASSET_ID.match(upper):
+    if not value.isascii() or not _ASSET_ID.fullmatch(upper):
         raise ValueError("asset_id must be 1-20 letters or digits")
     return upper
 
 
 def check_category(value: Any) -> str:
     """1-30 of lower-case letters, digits, ``_`` or ``-``."""
-    if not isinstance(value, str) or not _CATEGORY.match(value):
+    if not isinstance(value, str) or not _CATEGORY.fullmatch(value):
         raise ValueError("category must be 1-30 lower-case letters, digits, '_' or '-'")
     return value
 
@@ -315,6 +341,25 @@ def validate_price(value: Any, field: str = "price") -> Decimal:
 def validate_entity_id(value: Any, field: str = "id") -> str:
     """A ULID id, or CNOPValidationException."""
     return _raising(check_entity_id, field, value, field)
+
+
+def validate_records(value: Any, model: type[_T], field: str = "records") -> list[_T]:
+    """``value`` as a list of ``model`` instances, or CNOPValidationException.
+
+    A list or a tuple is accepted; anything else (None, a number, a string, a mapping, a
+    generator that would be consumed before a retry could see it) is refused by name, as
+    is any element of another type.
+    """
+    if isinstance(value, (str, bytes, bytearray)) or not isinstance(value, (list, tuple)):
+        raise CNOPValidationException.for_field(
+            field, f"must be a list of {model.__name__}, not {type(value).__name__}"
+        )
+    for index, item in enumerate(value):
+        if not isinstance(item, model):
+            raise CNOPValidationException.for_field(
+                field, f"item {index} must be a {model.__name__}, not {type(item).__name__}"
+            )
+    return list(value)
 
 
 def validate_asset_id(value: Any) -> str:

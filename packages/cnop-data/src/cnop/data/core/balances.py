@@ -19,7 +19,7 @@ from cnop.data.layout import (
     user_partition,
 )
 from cnop.data.models import Balance, BalanceTransaction
-from cnop.data.validation import validate_entity_id, validate_username
+from cnop.data.validation import validate_entity_id, validate_records, validate_username
 from cnop.exceptions import CNOPBalanceNotFoundException, CNOPTransactionNotFoundException
 
 __all__ = [
@@ -94,7 +94,7 @@ def create_balance_transactions(
     A chunk holding a record that already exists is refused whole with
     CNOPEntityAlreadyExistsException; chunks written before it stay written.
     """
-    checked = [require_model(r, BalanceTransaction, "records") for r in records]
+    checked = validate_records(records, BalanceTransaction)
     items = [BALANCE_TRANSACTION_MAPPER.to_item(r) for r in checked]
     ids = [r.transaction_id for r in checked]
     return (

@@ -21,7 +21,12 @@ from cnop.data.layout import (
     user_partition,
 )
 from cnop.data.models import AssetBalance, AssetTransaction
-from cnop.data.validation import validate_asset_id, validate_entity_id, validate_username
+from cnop.data.validation import (
+    validate_asset_id,
+    validate_entity_id,
+    validate_records,
+    validate_username,
+)
 from cnop.exceptions import CNOPAssetBalanceNotFoundException, CNOPTransactionNotFoundException
 
 __all__ = [
@@ -119,7 +124,7 @@ def create_asset_transactions(
     A chunk holding a record that already exists is refused whole with
     CNOPEntityAlreadyExistsException; chunks written before it stay written.
     """
-    checked = [require_model(r, AssetTransaction, "records") for r in records]
+    checked = validate_records(records, AssetTransaction)
     items = [ASSET_TRANSACTION_MAPPER.to_item(r) for r in checked]
     ids = [r.transaction_id for r in checked]
     return (

@@ -1,22 +1,47 @@
-"""Orders: create, read, list newest first, and state-machine status changes."""
+"""Orders: create, read, list newest first, and state-machine status changes.
+
+A limit order placed by ``TransactionManager.place_limit_order`` holds funds (a buy) or a
+quantity (a sell): a ledger record whose id is the order's. Only a flow that releases
+or settles that hold in the same transaction may end such an order, so a status change
+through the DAO to a terminal status (or one that rewrites ``total_amount``, the amount
+the hold is checked against) is made in a transaction that also checks the hold record
+does not exist. A held order is refused; a race cannot slip between a check and the
+write, because the check is part of the write.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from cnop.data.codec import Item, format_timestamp
 from cnop.data.config import TableNames
-from cnop.data.core.common import check_version, get_one, put_one, require_model
+from cnop.data.core.common import (
+    check_version,
+    get_one,
+    put_one,
+    require_model,
+    transact_retrying_conflicts,
+)
 from cnop.data.core.cursor import CursorCodec
 from cnop.data.core.paging import Page, PartitionQuery, query_page
+from cnop.data.core.requests import get_item, transact_condition, transact_update
 from cnop.data.core.steps import Call, Operation
 from cnop.data.enums import OrderStatus, allowed_previous_statuses
-from cnop.data.errors import ConditionFailedHandler
+from cnop.data.errors import (
+    CancellationReason,
+    ConditionFailedHandler,
+    TransactionCancelledHandler,
+    reasons_to_exception,
+)
 from cnop.data.layout import (
     ORDER_MAPPER,
     ORDER_PREFIX,
+    asset_transaction_key,
+    balance_transaction_key,
     order_key,
     user_asset_partition,
     user_partition,
@@ -39,6 +64,7 @@ from cnop.exceptions import (
 )
 
 __all__ = [
+    "HOLD_FLOWS",
     "create_order",
     "get_order",
     "list_orders",
@@ -46,6 +72,14 @@ __all__ = [
     "order_status_update",
     "update_order_status",
 ]
+
+
+#: The flows that end a held order and resolve its hold in the same transaction.
+HOLD_FLOWS = "TransactionManager.cancel_order (fill and expiry flows resolve holds too)"
+
+#: How often a status change of an order read without ``expected_version`` is re-read
+#: and re-tried when another request changed the order in between.
+_STALE_READ_ATTEMPTS = 5
 
 
 def _not_found(order_id: str) -> CNOPOrderNotFoundException:
@@ -97,11 +131,13 @@ def order_status_update(
     reason: str | None = None,
     price: Decimal | None = None,
     total_amount: Decimal | None = None,
+    pinned: Order | None = None,
 ) -> dict[str, Any]:
     """UpdateItem parameters moving an order to ``new_status`` only from a status that allows it.
 
     The condition lists the allowed previous statuses, so the state machine is enforced
-    by the database in one request, even against concurrent changes.
+    by the database in one request, even against concurrent changes. With ``pinned``
+    (the order as read) the order must also still have that owner and type.
     """
     previous = sorted(s.value for s in allowed_previous_statuses(new_status))
     if not previous:
@@ -128,6 +164,13 @@ def order_status_update(
             values[f":{attr}"] = {"S": value} if isinstance(value, str) else {"N": str(value)}
             sets.append(f"{attr} = :{attr}")
     condition = f"attribute_exists(pk) AND #status IN ({', '.join(placeholders)})"
+    if pinned is not None:
+        # What was read must still be this order: its owner and type decide which hold
+        # record the transaction checks.
+        names.update({"#username": "username", "#order_type": "order_type"})
+        values[":username"] = {"S": pinned.username}
+        values[":order_type"] = {"S": pinned.order_type.value}
+        condition += " AND #username = :username AND #order_type = :order_type"
     if expected_version is not None:
         condition += " AND #version = :expected"
         values[":expected"] = {"N": str(expected_version)}
@@ -190,20 +233,132 @@ def update_order_status(
             raise CNOPValidationException.for_field("reason", str(exc)) from None
     price = None if price is None else validate_price(price, "price")
     total_amount = None if total_amount is None else validate_price(total_amount, "total_amount")
-    params = order_status_update(
-        tables.orders,
-        oid,
-        status,
-        now=utc_now(),
+    change = _StatusChange(
+        tables=tables,
+        order_id=oid,
+        status=status,
         expected_version=version,
         reason=reason,
         price=price,
         total_amount=total_amount,
     )
-    reply = yield Call(
-        "update_item",
-        params,
-        tables.orders,
-        on_condition_failed=order_status_failed(oid, status, version),
+    if not (status.is_terminal or total_amount is not None):
+        # Neither ends the order nor touches what a hold is checked against.
+        params = change.params(expected_version=version)
+        reply = yield Call(
+            "update_item",
+            params,
+            tables.orders,
+            on_condition_failed=order_status_failed(oid, status, version),
+        )
+        return ORDER_MAPPER.from_item(reply["Attributes"])
+    return (yield from _change_unheld(change))
+
+
+def held_order(order_id: str, new_status: OrderStatus) -> CNOPInvalidStateTransitionException:
+    """The refusal of a DAO status change that would strand an order's hold."""
+    return CNOPInvalidStateTransitionException(
+        f"Order '{order_id}' holds funds or assets for its limit order: moving it to "
+        f"{new_status.value} (or changing its total_amount) here would keep them held for "
+        f"good; end it with {HOLD_FLOWS}, which release the hold in the same transaction",
+        details={"order_id": order_id, "to": new_status.value, "held": True},
     )
-    return ORDER_MAPPER.from_item(reply["Attributes"])
+
+
+@dataclass(frozen=True, kw_only=True)
+class _StatusChange:
+    """One requested status change, checked; builds its UpdateItem for a given read."""
+
+    tables: TableNames
+    order_id: str
+    status: OrderStatus
+    expected_version: int | None
+    reason: str | None
+    price: Decimal | None
+    total_amount: Decimal | None
+    now: datetime = field(default_factory=utc_now)
+
+    def params(self, *, expected_version: int | None, pinned: Order | None = None) -> Any:
+        return order_status_update(
+            self.tables.orders,
+            self.order_id,
+            self.status,
+            now=self.now,
+            expected_version=expected_version,
+            reason=self.reason,
+            price=self.price,
+            total_amount=self.total_amount,
+            pinned=pinned,
+        )
+
+    def applied_to(self, order: Order) -> Order:
+        changed: dict[str, Any] = {
+            "status": self.status,
+            "version": order.version + 1,
+            "updated_at": self.now,
+        }
+        for name in ("reason", "price", "total_amount"):
+            value = getattr(self, name)
+            if value is not None:
+                changed["status_reason" if name == "reason" else name] = value
+        return Order.model_validate({**order.model_dump(), **changed})
+
+
+def _hold_check(tables: TableNames, order: Order) -> dict[str, Any]:
+    """A ConditionCheck that the order holds nothing: the hold's ledger id is the order's."""
+    if order.order_type.is_buy:
+        table, key = tables.users, balance_transaction_key(order.username, order.order_id)
+    else:
+        table, key = tables.orders, asset_transaction_key(order.username, order.order_id)
+    return transact_condition(table, key, "attribute_not_exists(pk)")
+
+
+def _change_unheld(change: _StatusChange) -> Operation[Order]:
+    """End (or re-price) an order: directly for a market order, in a transaction that
+    checks no hold exists for a limit order. Without an expected version the write is
+    pinned to the version read, so the returned order is exactly what was written."""
+    tables, oid, status = change.tables, change.order_id, change.status
+    attempt = 0
+    while True:
+        attempt += 1
+        reply = yield Call(
+            "get_item", get_item(tables.orders, order_key(oid), consistent=True), tables.orders
+        )
+        if not reply.get("Item"):
+            raise _not_found(oid)
+        order = ORDER_MAPPER.from_item(reply["Item"])
+        version = order.version if change.expected_version is None else change.expected_version
+        on_failed = order_status_failed(oid, status, version)
+        params = change.params(expected_version=version, pinned=order)
+        try:
+            if not order.order_type.is_limit:
+                written = yield Call(
+                    "update_item", params, tables.orders, on_condition_failed=on_failed
+                )
+                return ORDER_MAPPER.from_item(written["Attributes"])
+            yield from transact_retrying_conflicts(
+                Call(
+                    "transact_write_items",
+                    {"TransactItems": [transact_update(params), _hold_check(tables, order)]},
+                    tables.orders,
+                    on_cancelled=_explain_held(oid, status, on_failed),
+                )
+            )
+        except CNOPVersionConflictException:
+            # Changed between the read and the write: a caller who named no version
+            # asked for "whatever it is now", so read again.
+            if change.expected_version is not None or attempt >= _STALE_READ_ATTEMPTS:
+                raise
+            continue
+        return change.applied_to(order)
+
+
+def _explain_held(
+    order_id: str, status: OrderStatus, on_failed: ConditionFailedHandler
+) -> TransactionCancelledHandler:
+    def explain(reasons: Sequence[CancellationReason]) -> CNOPException:
+        return reasons_to_exception(
+            reasons, {0: on_failed, 1: lambda _old: held_order(order_id, status)}
+        )
+
+    return explain

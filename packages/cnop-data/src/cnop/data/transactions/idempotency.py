@@ -47,7 +47,7 @@ def check_idempotency_key(value: Any) -> str | None:
     """``value`` if it is a usable key (1-36 of letters, digits, ``_.:-``), or None for None."""
     if value is None:
         return None
-    if not isinstance(value, str) or not _KEY.match(value):
+    if not isinstance(value, str) or not _KEY.fullmatch(value):
         raise CNOPValidationException.for_field(
             "idempotency_key", "must be 1-36 letters, digits, '_', '.', ':' or '-' (e.g. a UUID)"
         )
