@@ -40,9 +40,13 @@ from cnop.data.errors import (
 from cnop.data.layout import (
     ORDER_MAPPER,
     ORDER_PREFIX,
+    WAITING_ORDER_ATTRIBUTES,
     asset_transaction_key,
     balance_transaction_key,
+    expiry_partition,
     order_key,
+    pending_partition,
+    price_rank,
     user_asset_partition,
     user_partition,
 )
@@ -66,11 +70,13 @@ from cnop.exceptions import (
 __all__ = [
     "HOLD_FLOWS",
     "create_order",
+    "expiring_orders",
     "get_order",
     "list_orders",
     "order_status_failed",
     "order_status_update",
     "update_order_status",
+    "waiting_orders",
 ]
 
 
@@ -163,6 +169,10 @@ def order_status_update(
         if value is not None:
             values[f":{attr}"] = {"S": value} if isinstance(value, str) else {"N": str(value)}
             sets.append(f"{attr} = :{attr}")
+    update = "SET " + ", ".join(sets)
+    if new_status is not OrderStatus.QUEUED:
+        # No longer waiting: out of the matching and expiry indexes.
+        update += " REMOVE " + ", ".join(WAITING_ORDER_ATTRIBUTES)
     condition = f"attribute_exists(pk) AND #status IN ({', '.join(placeholders)})"
     if pinned is not None:
         # What was read must still be this order: its owner and type decide which hold
@@ -177,13 +187,73 @@ def order_status_update(
     return {
         "TableName": table,
         "Key": order_key(order_id),
-        "UpdateExpression": "SET " + ", ".join(sets),
+        "UpdateExpression": update,
         "ConditionExpression": condition,
         "ExpressionAttributeNames": names,
         "ExpressionAttributeValues": values,
         "ReturnValues": "ALL_NEW",
         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
     }
+
+
+#: Sorts after every order id, so a bound ``<rank>#~`` includes the orders at that rank.
+_AFTER_IDS = "~"
+
+
+def waiting_orders(
+    tables: TableNames,
+    asset_id: str,
+    *,
+    buy: bool,
+    price: Decimal,
+    limit: int,
+    start: Item | None = None,
+) -> Operation[tuple[list[Order], Item | None]]:
+    """Waiting limit buys (or sells) of ``asset_id`` that ``price`` may cross, best limit first.
+
+    One Query on gsi3 (no filter): buys with a limit at or above ``price``, sells at or
+    below it; within one limit, oldest first. The index is eventually consistent: a
+    matcher re-reads each order before it fills it. Returns the page and the key to
+    continue from (None at the end).
+    """
+    params: dict[str, Any] = {
+        "TableName": tables.orders,
+        "IndexName": "gsi3",
+        "KeyConditionExpression": "gsi3pk = :p AND gsi3sk <= :bound",
+        "ExpressionAttributeValues": {
+            ":p": {"S": pending_partition(asset_id, buy)},
+            ":bound": {"S": f"{price_rank(price, buy)}#{_AFTER_IDS}"},
+        },
+        "ScanIndexForward": True,
+        "Limit": limit,
+    }
+    if start is not None:
+        params["ExclusiveStartKey"] = start
+    reply = yield Call("query", params, tables.orders)
+    orders = [ORDER_MAPPER.from_item(item) for item in reply.get("Items", [])]
+    return orders, reply.get("LastEvaluatedKey")
+
+
+def expiring_orders(
+    tables: TableNames, shard: int, now: datetime, *, limit: int, start: Item | None = None
+) -> Operation[tuple[list[Order], Item | None]]:
+    """Waiting orders of one gsi4 shard whose ``expires_at`` is before ``now``, oldest first."""
+    params: dict[str, Any] = {
+        "TableName": tables.orders,
+        "IndexName": "gsi4",
+        "KeyConditionExpression": "gsi4pk = :p AND gsi4sk < :now",
+        "ExpressionAttributeValues": {
+            ":p": {"S": expiry_partition(shard)},
+            ":now": {"S": format_timestamp(now)},
+        },
+        "ScanIndexForward": True,
+        "Limit": limit,
+    }
+    if start is not None:
+        params["ExclusiveStartKey"] = start
+    reply = yield Call("query", params, tables.orders)
+    orders = [ORDER_MAPPER.from_item(item) for item in reply.get("Items", [])]
+    return orders, reply.get("LastEvaluatedKey")
 
 
 def order_status_failed(

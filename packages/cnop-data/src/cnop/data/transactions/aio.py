@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import nullcontext
+from datetime import datetime
 from typing import Any
 
 from cnop.data.config import DataSettings
@@ -12,7 +13,7 @@ from cnop.data.models import OrderCreate
 from cnop.data.transactions import operations as ops
 from cnop.data.transactions.limits import Amount, FlowLimits
 from cnop.data.transactions.locks import AsyncUserLocks
-from cnop.data.transactions.results import FlowResult, FlowType
+from cnop.data.transactions.results import FlowResult, FlowType, SweepResult
 from cnop.data.transactions.runner import RetryPolicy
 from cnop.data.transactions.telemetry import flow_committed, flow_failed, lock_release_failed
 from cnop.data.validation import validate_username
@@ -118,3 +119,50 @@ class AsyncTransactionManager:
         """Cancel a waiting limit order of ``username`` and release what it held."""
         op = ops.cancel_order(self.context, username, order_id, idempotency_key)
         return await self._run(FlowType.CANCEL_ORDER, username, op)
+
+    # --- system flows: settle waiting limit orders (no user lock: each is one transaction)
+
+    async def _settle(self, flow: FlowType, operation: Operation[FlowResult]) -> FlowResult:
+        try:
+            result = await self.executor.run(operation)
+        except CNOPException as exc:
+            flow_failed(flow, "-", exc)
+            raise
+        flow_committed(result)
+        return result
+
+    async def _sweep(self, operation: Operation[SweepResult]) -> SweepResult:
+        sweep = await self.executor.run(operation)
+        for result in sweep.done:
+            flow_committed(result)
+        return sweep
+
+    async def fill_order(
+        self, order_id: str, price: Amount, *, idempotency_key: str | None = None
+    ) -> FlowResult:
+        """Fill a waiting limit order at ``price``: a buy pays ``quantity x price`` from its
+        hold and gets the unused rest back; a sell delivers its held quantity for the
+        proceeds. CNOPInvalidStateTransitionException if another request ended it first."""
+        op = ops.fill_order(self.context, order_id, price, idempotency_key)
+        return await self._settle(FlowType.FILL_ORDER, op)
+
+    async def expire_order(
+        self, order_id: str, *, idempotency_key: str | None = None
+    ) -> FlowResult:
+        """Expire a waiting limit order past its ``expires_at`` and release its hold."""
+        op = ops.expire_order(self.context, order_id, idempotency_key)
+        return await self._settle(FlowType.EXPIRE_ORDER, op)
+
+    async def match_limit_orders(
+        self, asset_id: str, price: Amount, *, page_size: int = 100
+    ) -> SweepResult:
+        """Fill, at ``price``, every waiting limit order of ``asset_id`` that it crosses."""
+        op = ops.match_limit_orders(self.context, asset_id, price, page_size=page_size)
+        return await self._sweep(op)
+
+    async def expire_limit_orders(
+        self, now: datetime | None = None, *, page_size: int = 100
+    ) -> SweepResult:
+        """Expire every waiting limit order whose ``expires_at`` is before ``now``."""
+        op = ops.expire_limit_orders(self.context, now, page_size=page_size)
+        return await self._sweep(op)

@@ -60,6 +60,7 @@ from cnop.exceptions import (
     CNOPInsufficientAssetBalanceException,
     CNOPInsufficientBalanceException,
     CNOPInternalServerException,
+    CNOPInvalidStateTransitionException,
     CNOPUserInactiveException,
     CNOPUserNotFoundException,
     CNOPValidationException,
@@ -71,6 +72,8 @@ __all__ = [
     "plan_buy",
     "plan_cancel",
     "plan_cash",
+    "plan_expire",
+    "plan_fill",
     "plan_limit_order",
     "plan_sell",
 ]
@@ -586,43 +589,104 @@ def _check_hold(plan: Plan, tables: TableNames, order: Order) -> None:
 def plan_cancel(
     tables: TableNames, username: str, order: Order, *, snapshot: Snapshot, now: datetime
 ) -> Plan:
-    """Cancel a queued limit order and release what it held, atomically.
+    """Cancel a queued limit order of an active user and release what it held, atomically."""
+    return _plan_release(
+        tables,
+        order,
+        OrderStatus.CANCELLED,
+        "Cancelled by the user",
+        snapshot=snapshot,
+        now=now,
+        flow=FlowType.CANCEL_ORDER,
+        check_user=username,
+    )
 
-    The order moves to ``cancelled`` only from a status the state machine allows, and
-    only from the version that was read.
-    """
+
+def plan_expire(tables: TableNames, order: Order, *, snapshot: Snapshot, now: datetime) -> Plan:
+    """Expire a waiting limit order past its ``expires_at`` and release its hold, atomically."""
+    if order.expires_at is None or order.expires_at > now:
+        raise CNOPValidationException.for_field(
+            "order_id", f"'{order.order_id}' has not expired (expires_at is later or unset)"
+        )
+    return _plan_release(
+        tables,
+        order,
+        OrderStatus.EXPIRED,
+        "Expired",
+        snapshot=snapshot,
+        now=now,
+        flow=FlowType.EXPIRE_ORDER,
+    )
+
+
+def _order_moved(
+    plan: Plan,
+    tables: TableNames,
+    order: Order,
+    status: OrderStatus,
+    now: datetime,
+    *,
+    reason: str,
+    price: Decimal | None = None,
+) -> Order:
+    """Add the order's status change (from the version read) and return the changed order."""
     if not order.order_type.is_limit:
         raise CNOPValidationException.for_field(
-            "order_id", "is a market order; only limit orders wait and can be cancelled"
+            "order_id", "is a market order; only limit orders wait and hold funds"
         )
-    check_transition(order.status, OrderStatus.CANCELLED)
-    plan = Plan()
-    balance = _balance(snapshot, username)
-    _check_user(plan, tables, username)
-    reason = "Cancelled by the user"
+    check_transition(order.status, status)
     plan.add(
         transact_update(
             order_status_update(
                 tables.orders,
                 order.order_id,
-                OrderStatus.CANCELLED,
+                status,
                 now=now,
                 expected_version=order.version,
                 reason=reason,
+                price=price,
+                pinned=order,
             )
         ),
-        order_status_failed(order.order_id, OrderStatus.CANCELLED, order.version),
+        order_status_failed(order.order_id, status, order.version),
     )
-    cancelled = order.model_copy(
-        update={
-            "status": OrderStatus.CANCELLED,
-            "status_reason": reason,
-            "version": order.version + 1,
-            "updated_at": now,
-        }
-    )
+    changes: dict[str, Any] = {
+        "status": status,
+        "status_reason": reason,
+        "version": order.version + 1,
+        "updated_at": now,
+    }
+    if price is not None:
+        changes["price"] = price
+    return order.model_copy(update=changes)
+
+
+def _plan_release(
+    tables: TableNames,
+    order: Order,
+    status: OrderStatus,
+    reason: str,
+    *,
+    snapshot: Snapshot,
+    now: datetime,
+    flow: FlowType,
+    check_user: str | None = None,
+) -> Plan:
+    """End a waiting limit order (cancelled, expired) and credit back what it held.
+
+    The order moves only from a status the state machine allows and only from the version
+    that was read, and the hold record must exist with the amount released: whichever of
+    a cancel, an expiry or a fill commits first wins, the others are refused.
+    """
+    username = order.username
+    plan = Plan()
+    balance = _balance(snapshot, username)
+    if check_user is not None:
+        _check_user(plan, tables, check_user)
+    ended = _order_moved(plan, tables, order, status, now, reason=reason)
     result: dict[str, Any] = {"amount": ZERO, "balance": balance.balance}
     _check_hold(plan, tables, order)
+    verb = "cancelled" if status is OrderStatus.CANCELLED else status.value
     if order.order_type.is_buy:
         released = order.total_amount or ZERO
         result["balance"] = _change_balance(plan, tables, balance, released, now)
@@ -634,7 +698,7 @@ def plan_cancel(
                 username=username,
                 transaction_type=TransactionType.SYSTEM_ADJUSTMENT,
                 amount=released,
-                description="Released: limit buy cancelled",
+                description=f"Released: limit buy {verb}",
                 reference_id=order.order_id,
                 created_at=now,
             ),
@@ -658,11 +722,122 @@ def plan_cancel(
             ),
         )
     plan.result = FlowResult(
-        flow=FlowType.CANCEL_ORDER,
+        flow=flow,
         username=username,
         asset_id=order.asset_id,
         price=order.limit_price,
-        order=cancelled,
+        order=ended,
+        committed_at=now,
+        **result,
+    )
+    return plan
+
+
+def plan_fill(
+    tables: TableNames,
+    limits: FlowLimits,
+    order: Order,
+    execution_price: Decimal,
+    *,
+    snapshot: Snapshot,
+    now: datetime,
+) -> Plan:
+    """Fill a waiting limit order at ``execution_price``, exactly once, in one transaction.
+
+    A buy (``execution_price <= limit``) pays ``quantity x execution_price`` (rounded up to
+    the cent) out of its hold, credits the unused rest of the hold back and credits the
+    asset; a sell (``execution_price >= limit``) delivers its held quantity and credits the
+    proceeds (rounded down). The order becomes ``completed`` with ``price`` the execution
+    price. A fill settles the hold even for a user deactivated since placing the order.
+    """
+    limit_price = order.limit_price or ZERO
+    buy = order.order_type.is_buy
+    if order.expires_at is not None and order.expires_at <= now:
+        raise CNOPInvalidStateTransitionException(
+            f"Order '{order.order_id}' expired at {order.expires_at.isoformat()}: it cannot fill",
+            details={"order_id": order.order_id, "to": OrderStatus.COMPLETED.value},
+        )
+    if buy and execution_price > limit_price:
+        raise CNOPValidationException.for_field(
+            "price", f"{execution_price} is above the limit {limit_price} of this buy"
+        )
+    if not buy and execution_price < limit_price:
+        raise CNOPValidationException.for_field(
+            "price", f"{execution_price} is below the limit {limit_price} of this sell"
+        )
+    username = order.username
+    plan = Plan()
+    balance = _balance(snapshot, username)
+    filled = _order_moved(
+        plan,
+        tables,
+        order,
+        OrderStatus.COMPLETED,
+        now,
+        reason=f"Filled at {execution_price} USD",
+        price=execution_price,
+    )
+    _check_hold(plan, tables, order)
+    what = f"{order.quantity} {order.asset_id} at {execution_price} USD"
+    result: dict[str, Any] = {"balance": balance.balance}
+    if buy:
+        held = order.total_amount or ZERO
+        paid = limits.check_amount(order_cost(order.quantity, execution_price), "cost")
+        unused = held - paid
+        result["amount"] = unused
+        if unused > 0:
+            result["balance"] = _change_balance(plan, tables, balance, unused, now)
+            result["balance_transaction"] = _ledger(
+                plan,
+                tables,
+                BalanceTransaction(
+                    username=username,
+                    transaction_type=TransactionType.SYSTEM_ADJUSTMENT,
+                    amount=unused,
+                    description=f"Released: unused hold of limit buy of {what}",
+                    reference_id=order.order_id,
+                    created_at=now,
+                ),
+            )
+        result["holding"] = _change_holding(
+            plan, tables, username, order.asset_id, snapshot, delta=order.quantity, now=now
+        )
+        result["quantity"] = order.quantity
+        result["asset_transaction"] = _asset_ledger(
+            plan,
+            tables,
+            AssetTransaction(
+                username=username,
+                asset_id=order.asset_id,
+                transaction_type=AssetTransactionType.BUY,
+                quantity=order.quantity,
+                price_usd=execution_price,
+                order_id=order.order_id,
+                created_at=now,
+            ),
+        )
+    else:
+        proceeds = limits.check_amount(sale_proceeds(order.quantity, execution_price), "proceeds")
+        result["amount"] = proceeds
+        result["balance"] = _change_balance(plan, tables, balance, proceeds, now)
+        result["balance_transaction"] = _ledger(
+            plan,
+            tables,
+            BalanceTransaction(
+                username=username,
+                transaction_type=TransactionType.ORDER_SALE,
+                amount=proceeds,
+                description=f"Limit sell of {what}",
+                reference_id=order.order_id,
+                created_at=now,
+            ),
+        )
+    plan.result = FlowResult(
+        flow=FlowType.FILL_ORDER,
+        username=username,
+        asset_id=order.asset_id,
+        price=execution_price,
+        order=filled,
         committed_at=now,
         **result,
     )
