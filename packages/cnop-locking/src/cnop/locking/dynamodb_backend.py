@@ -13,7 +13,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import NoRegionError
 
-from cnop.exceptions import CNOPConfigurationException
+from cnop.exceptions import CNOPConfigurationException, dynamodb_endpoint_url, find_aws_region
 from cnop.locking import _validate, dynamodb_core
 from cnop.locking.backend import Attempt
 
@@ -49,12 +49,14 @@ class DynamoDBLockBackend:
     ) -> DynamoDBLockBackend:
         """A backend with its own boto3 client (short timeouts, few retries).
 
-        ``endpoint_url`` and ``region_name`` default to boto3's own configuration
-        (``AWS_ENDPOINT_URL_DYNAMODB``, ``AWS_REGION``...).
+        ``region_name`` defaults to ``AWS_REGION``, then ``AWS_DEFAULT_REGION``, then the
+        AWS config file; ``endpoint_url`` to ``AWS_ENDPOINT_URL_DYNAMODB``, then
+        ``AWS_ENDPOINT_URL``, then AWS's endpoint for the region — the resolution every
+        CNOP package shares (``cnop.exceptions.aws_region``). A bad value raises
+        ``CNOPConfigurationException`` naming the argument or variable.
         """
-        for field, text in (("endpoint_url", endpoint_url), ("region_name", region_name)):
-            if text is not None and not isinstance(text, str):
-                raise CNOPConfigurationException(f"DynamoDB lock backend: {field} must be text")
+        region = find_aws_region(explicit=region_name)
+        endpoint = dynamodb_endpoint_url(explicit=endpoint_url)
         config = Config(
             connect_timeout=CONNECT_TIMEOUT,
             read_timeout=READ_TIMEOUT,
@@ -62,15 +64,21 @@ class DynamoDBLockBackend:
         )
         try:
             client = boto3.client(
-                "dynamodb", endpoint_url=endpoint_url, region_name=region_name, config=config
+                "dynamodb", endpoint_url=endpoint, region_name=region, config=config
             )
         except NoRegionError:
             raise CNOPConfigurationException(
-                "No AWS region for the DynamoDB lock table: set AWS_REGION or pass region_name"
+                "No AWS region for the DynamoDB lock table: set AWS_REGION or pass region_name",
+                details={"variable": "AWS_REGION"},
             ) from None
-        except ValueError as exc:  # e.g. a malformed endpoint_url
+        except ValueError as exc:  # botocore's own checks; the endpoint passed ours
             raise CNOPConfigurationException(f"DynamoDB lock backend: {exc}") from None
         return cls(table, client, poll_interval=poll_interval)
+
+    @property
+    def region(self) -> str:
+        """The AWS region the client talks to."""
+        return str(self._client.meta.region_name)
 
     def create_table(self, wait: bool = True) -> None:
         """Create the lock table (on-demand billing) unless it exists."""

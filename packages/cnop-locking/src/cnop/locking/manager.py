@@ -146,6 +146,9 @@ class LockManager:
         """Lease locks in the DynamoDB table ``table`` (needs the ``dynamodb`` extra).
 
         ``create_table=True`` creates the table if it is missing (hash key ``lock_name``).
+        The region and endpoint default to ``AWS_REGION`` / ``AWS_DEFAULT_REGION`` and
+        ``AWS_ENDPOINT_URL_DYNAMODB`` / ``AWS_ENDPOINT_URL`` (see
+        ``DynamoDBLockBackend.connect``).
         """
         # boto3 loads only when a DynamoDB manager is made.
         from cnop.locking.dynamodb_backend import DynamoDBLockBackend  # noqa: PLC0415
