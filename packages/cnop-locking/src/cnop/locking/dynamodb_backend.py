@@ -1,7 +1,13 @@
 """DynamoDB lease locks through boto3 (the ``dynamodb`` extra); see ``dynamodb_core``.
 
 DynamoDB has no way to notify a waiter, so a waiter re-reads every ``poll_interval``
-seconds (or sooner, when the watched lease would turn stale).
+seconds (or sooner, when the lease it saw would turn stale or expire).
+
+Clocks: a dead holder's lease is taken over once it has expired by more than
+``clock_skew_margin`` (default 2 s) on the waiter's wall clock, so the instances sharing a
+lock table must have wall clocks within that margin of each other (NTP or Amazon Time
+Sync keeps them within milliseconds). See ``dynamodb_core`` for what a larger difference
+does.
 """
 
 from __future__ import annotations
@@ -20,10 +26,16 @@ from cnop.locking.backend import Attempt
 CONNECT_TIMEOUT = 2.0
 READ_TIMEOUT = 5.0
 DEFAULT_POLL_INTERVAL = 0.1
+#: How far the wall clocks of instances sharing a lock table may differ (seconds).
+DEFAULT_CLOCK_SKEW_MARGIN = 2.0
 
 
 class DynamoDBLockBackend:
     """Lease locks in one DynamoDB table (hash key ``lock_name``, a string).
+
+    A holder that dies without releasing keeps its lock until its lease (or last
+    heartbeat's lease) has passed by ``clock_skew_margin`` on a waiter's clock; a waiter
+    that is waiting then gets it within a ``poll_interval``.
 
     >>> backend = DynamoDBLockBackend.connect("locks", endpoint_url="http://localhost:8000")
     >>> backend.create_table()  # once, e.g. at deploy time; safe to repeat
@@ -32,11 +44,17 @@ class DynamoDBLockBackend:
     kind = "dynamodb"
 
     def __init__(
-        self, table: str, client: Any, *, poll_interval: float = DEFAULT_POLL_INTERVAL
+        self,
+        table: str,
+        client: Any,
+        *,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        clock_skew_margin: float = DEFAULT_CLOCK_SKEW_MARGIN,
     ) -> None:
         self.table = _validate.table_name(table)
         self._client = client
         self.poll_interval = _validate.poll_interval(poll_interval)
+        self.clock_skew_margin = _validate.clock_skew_margin(clock_skew_margin)
 
     @classmethod
     def connect(
@@ -46,6 +64,7 @@ class DynamoDBLockBackend:
         endpoint_url: str | None = None,
         region_name: str | None = None,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
+        clock_skew_margin: float = DEFAULT_CLOCK_SKEW_MARGIN,
     ) -> DynamoDBLockBackend:
         """A backend with its own boto3 client (short timeouts, few retries).
 
@@ -73,7 +92,7 @@ class DynamoDBLockBackend:
             ) from None
         except ValueError as exc:  # botocore's own checks; the endpoint passed ours
             raise CNOPConfigurationException(f"DynamoDB lock backend: {exc}") from None
-        return cls(table, client, poll_interval=poll_interval)
+        return cls(table, client, poll_interval=poll_interval, clock_skew_margin=clock_skew_margin)
 
     @property
     def region(self) -> str:
@@ -96,19 +115,40 @@ class DynamoDBLockBackend:
                 raise dynamodb_core.map_error(exc, self.table) from None
 
     def try_acquire(self, name: str, token: str, ttl: float, previous: Attempt | None) -> Attempt:
+        request, attempt = self._acquire_once(name, token, ttl, previous)
+        margin = self.clock_skew_margin
+        if dynamodb_core.takeover_due(
+            request, attempt, now=time.monotonic(), wall=time.time(), margin=margin
+        ):
+            _, attempt = self._acquire_once(name, token, ttl, attempt)
+        return attempt
+
+    def _acquire_once(
+        self, name: str, token: str, ttl: float, previous: Attempt | None
+    ) -> tuple[dict[str, Any], Attempt]:
         request = dynamodb_core.acquire_request(
-            self.table, name, token, ttl, previous=previous, now=time.monotonic()
+            self.table,
+            name,
+            token,
+            ttl,
+            previous=previous,
+            now=time.monotonic(),
+            wall=time.time(),
+            margin=self.clock_skew_margin,
         )
         try:
-            return dynamodb_core.granted(self._client.update_item(**request))
+            return request, dynamodb_core.granted(self._client.update_item(**request))
         except Exception as exc:
             if dynamodb_core.error_code(exc) != "ConditionalCheckFailedException":
                 raise dynamodb_core.map_error(exc, self.table) from None
             item = getattr(exc, "response", {}).get("Item")
             mine = dynamodb_core.already_granted(item, token)
             if mine is not None:
-                return mine
-            return dynamodb_core.refused(item, previous, time.monotonic())
+                return request, mine
+            refused = dynamodb_core.refused(
+                item, previous, time.monotonic(), wall=time.time(), margin=self.clock_skew_margin
+            )
+            return request, refused
 
     def release(self, name: str, token: str) -> bool:
         request = dynamodb_core.release_request(self.table, name, token)
@@ -125,7 +165,8 @@ class DynamoDBLockBackend:
         return self._conditional(dynamodb_core.release_request(self.table, name, None))
 
     def extend(self, name: str, token: str, ttl: float) -> bool:
-        return self._conditional(dynamodb_core.extend_request(self.table, name, token, ttl))
+        request = dynamodb_core.extend_request(self.table, name, token, ttl, wall=time.time())
+        return self._conditional(request)
 
     def wait_for_release(self, name: str, timeout: float) -> bool:
         time.sleep(max(0.0, min(timeout, self.poll_interval)))
