@@ -21,7 +21,7 @@ from typing import Any
 import boto3
 import pytest
 
-from cnop.exceptions import CNOPLockTimeoutException
+from cnop.exceptions import CNOPLockTimeoutException, CNOPValidationException
 from cnop.locking import Attempt, DynamoDBLockBackend, LockManager
 from cnop.locking.dynamodb_backend import DEFAULT_CLOCK_SKEW_MARGIN
 from cnop.locking.dynamodb_core import Observation, acquire_request, refused, takeover_due
@@ -233,3 +233,10 @@ def test_a_live_holder_clock_within_the_margin_keeps_its_lease(
         attempt = waiter.try_acquire(name, "waiter", 5.0, None)
         assert not attempt.acquired
     assert holder.release(name, "holder")
+
+
+@pytest.mark.parametrize("margin", [-0.1, 601, math.nan, math.inf, "2", True, None])
+def test_a_bad_clock_skew_margin_is_refused(margin: object) -> None:
+    with pytest.raises(CNOPValidationException) as caught:
+        LockManager.dynamodb("locks", region_name="us-east-1", clock_skew_margin=margin)  # type: ignore[arg-type]
+    assert caught.value.errors[0]["field"] == "clock_skew_margin"

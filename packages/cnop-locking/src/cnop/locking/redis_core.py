@@ -23,9 +23,9 @@ out ``max(clock, last token + 1)``, storing it as the new last token (one ``SET 
 The stored value only guards against a clock that steps back; the clock is what keeps
 tokens rising when the stored value is old or gone: Redis restarted without its data or
 from an older RDB snapshot, a replica promoted before it had every write, or a fence
-record that expired (a week after the lock's last grant). Grants of one lock are at
-least a round trip apart, far more than a microsecond, so on a clock that only moves
-forward the token is simply the clock at the grant.
+record that expired (a week after the lock's last grant). Two grants of one lock have at
+least a release script between them, which takes microseconds, so on a clock that only
+moves forward the token is the clock at the grant (at worst a few microseconds ahead).
 
 The clock assumption: a token is above every earlier one as long as the clock of the
 server that grants it reads later than the clock of whichever server granted the earlier
