@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import sys
 from datetime import datetime, timezone
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from loguru import logger
@@ -44,12 +45,29 @@ class _Exception(NamedTuple):
     traceback: Any
 
 
+# Handlers of open ``capture_logs`` blocks: loguru handler id -> (least level, callback).
+# They do not count as configuring loguru; lines written here are handed to them.
+_captures: dict[int, tuple[int, Callable[[dict[str, Any]], None]]] = {}
+
+
+def add_capture(handler_id: int, level: str, callback: Callable[[dict[str, Any]], None]) -> None:
+    """Hand the lines written here to ``callback`` too (for ``capture_logs``)."""
+    _captures[handler_id] = (_LEVELS.get(level, 0), callback)
+
+
+def remove_capture(handler_id: int) -> None:
+    """Stop handing lines to the capture of ``handler_id``."""
+    _captures.pop(handler_id, None)
+
+
 def loguru_untouched() -> bool:
     """True while loguru has exactly its default handler (nobody configured it)."""
     # loguru has no public way to list handlers; without this attribute (another
     # loguru version) we assume it was configured and leave the line to loguru.
     handlers = getattr(getattr(logger, "_core", None), "handlers", None)
-    return isinstance(handlers, dict) and list(handlers) == [_LOGURU_DEFAULT_HANDLER_ID]
+    if not isinstance(handlers, dict):
+        return False
+    return [h for h in handlers if h not in _captures] == [_LOGURU_DEFAULT_HANDLER_ID]
 
 
 def write(level: str, cnop: tuple[Any, ...], message: str, exception: bool) -> bool:
@@ -57,10 +75,12 @@ def write(level: str, cnop: tuple[Any, ...], message: str, exception: bool) -> b
     was configured by the application and should take the line instead."""
     if not loguru_untouched():
         return False
+    levelno = _LEVELS.get(level, 20)
     threshold = _LEVELS.get((os.environ.get("LOG_LEVEL") or "INFO").strip().upper(), 20)
-    if _LEVELS.get(level, 20) < threshold:
+    captures = [callback for least, callback in list(_captures.values()) if levelno >= least]
+    if levelno < threshold and not captures:
         return True
-    record = {
+    record: dict[str, Any] = {
         "extra": {CNOP_EXTRA: cnop},
         "time": datetime.now(timezone.utc),
         "level": _Level(level),
@@ -68,6 +88,10 @@ def write(level: str, cnop: tuple[Any, ...], message: str, exception: bool) -> b
         "exception": _Exception(*sys.exc_info()) if exception else None,
         "name": cnop[0],
     }
+    for callback in captures:
+        callback(record)
+    if levelno < threshold:
+        return True
     try:
         line = json_line(record, None)
     except Exception as exc:

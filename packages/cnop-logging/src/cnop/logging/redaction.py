@@ -120,7 +120,7 @@ _INLINE_COLON_PAIR = re.compile(
     r"(?<![A-Za-z0-9_.\-])(?P<key>[A-Za-z][A-Za-z0-9_.\-]{0,127})(?P<sep>[ \t]*:[ \t]*)"
     rf"(?P<scheme>(?i:bearer|basic|digest|negotiate)[ \t]+)?(?P<value>{_QUOTED}|[\"']?[^\s,;'\":]+)"
 )
-_INLINE_COLON_REST = re.compile(r"[^\s,;'\"]*")
+_INLINE_COLON_REST = re.compile(r"[^\s,;]*")
 # A Cookie or Set-Cookie header: every cookie in it is a possible session secret.
 _COOKIE_HEADER = re.compile(
     r"(?i)(?<![A-Za-z0-9_.\-])(?P<key>set-cookie|cookie)(?P<sep>[ \t]*:[ \t]*)"
@@ -260,7 +260,12 @@ def _sub_pairs(
             out.append(text[pos : match.start("value")])
             out.append(_masked_value(value))
             pos = match.end()
-            if rest is not None and value[-1:] not in ("'", '"'):
+            # An unquoted value runs on over ``rest``; so does a quoted one whose quote
+            # closed inside a word: a quote escaped once more than we can tell (the
+            # repr of a repr: 'it\\'s-secret').
+            if rest is not None and (
+                value[-1:] not in ("'", '"') or text[pos : pos + 1].isalnum()
+            ):
                 pos = rest.match(text, pos).end()  # type: ignore[union-attr]
             changed = True
         else:
