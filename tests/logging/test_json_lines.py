@@ -123,7 +123,9 @@ values = st.recursive(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(fields=st.dictionaries(st.text(max_size=10), values, max_size=5), message=st.text())
 def test_every_line_is_strict_json(
     captured: CapturedLines, fields: dict[str, Any], message: str

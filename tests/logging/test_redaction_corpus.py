@@ -101,9 +101,7 @@ def test_mask_text_hides_every_shape(shape: str) -> None:
 
 
 @pytest.mark.parametrize("shape", TEXT_SHAPES)
-def test_no_path_into_the_stream_lets_a_shape_through(
-    captured: CapturedLines, shape: str
-) -> None:
+def test_no_path_into_the_stream_lets_a_shape_through(captured: CapturedLines, shape: str) -> None:
     # 1. the message, 2. a field value, at depth, in lists and tuples
     log.info(
         action=LogAction.AUTH_FAILED,

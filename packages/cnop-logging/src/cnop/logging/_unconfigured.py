@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import datetime, timezone
 from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
 from loguru import logger

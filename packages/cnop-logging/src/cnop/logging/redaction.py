@@ -263,9 +263,7 @@ def _sub_pairs(
             # An unquoted value runs on over ``rest``; so does a quoted one whose quote
             # closed inside a word: a quote escaped once more than we can tell (the
             # repr of a repr: 'it\\'s-secret').
-            if rest is not None and (
-                value[-1:] not in ("'", '"') or text[pos : pos + 1].isalnum()
-            ):
+            if rest is not None and (value[-1:] not in ("'", '"') or text[pos : pos + 1].isalnum()):
                 pos = rest.match(text, pos).end()  # type: ignore[union-attr]
             changed = True
         else:
