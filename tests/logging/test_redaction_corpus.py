@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+from enum import Enum
 from typing import Any, NamedTuple
 
 import pytest
@@ -137,6 +138,10 @@ class DatabaseSettings:
     password: str
 
 
+class Vault(Enum):
+    SETTINGS = {"password": SECRET}  # noqa: RUF012 - an enum member, not a class attribute
+
+
 class Credentials(NamedTuple):
     user: str
     password: str
@@ -162,6 +167,8 @@ def structured_shapes() -> list[Any]:
         DatabaseSettings("db", SECRET),
         Credentials("al", SECRET),
         [{"a": {"b": [{"c": {"token": SECRET}}]}}],
+        {f"password={SECRET}": 1},  # the key itself holds the secret
+        Vault.SETTINGS,  # an enum whose value is a mapping
     ]
     pydantic = pytest.importorskip("pydantic")
 
@@ -219,6 +226,11 @@ def test_the_captured_records_are_redacted_too() -> None:
 )
 def test_useful_text_is_kept(text: str) -> None:
     assert mask_text(text) == text
+
+
+@pytest.mark.parametrize("digits", ["١٢٣٤", "１２３４", "12a4"])  # noqa: RUF001
+def test_only_ascii_numbers_count_as_numbers(digits: str) -> None:
+    assert mask_text(f"token_ttl={digits}") == f"token_ttl={REDACTED}" + digits[4:]
 
 
 def test_useful_fields_are_kept() -> None:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Mapping
+from enum import Enum
 from typing import Any
 
 from cnop.exceptions import CNOPValidationException
@@ -126,7 +127,7 @@ _COOKIE_HEADER = re.compile(
     r"(?i)(?<![A-Za-z0-9_.\-])(?P<key>set-cookie|cookie)(?P<sep>[ \t]*:[ \t]*)"
     r"(?P<value>[^\s'\"][^\r\n'\"]*)"
 )
-_NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?")
+_NUMBER = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")  # ASCII digits only: "١٢٣" is text
 
 _ACRONYM = re.compile(r"([A-Z]+)([A-Z][a-z])")
 _CAMEL_HUMP = re.compile(r"([a-z0-9])([A-Z])")
@@ -353,6 +354,9 @@ def redact(value: Any, depth: int = 0) -> Any:
     dicts, other iterable containers lists; anything nested deeper than
     :data:`MAX_DEPTH` is replaced by a short description.
     """
+    if isinstance(value, Enum) and not isinstance(value, str):
+        # Its value is what gets written (and may be a mapping with secret keys).
+        value = value.value
     if isinstance(value, str):
         return mask_text(value)
     if type(value) in _PLAIN or isinstance(value, (bytes, bytearray, memoryview, int, float)):
