@@ -45,8 +45,6 @@ RESERVED = (
     "exception",
     "log_warning",
 )
-#: Reserved names a log call may pass to set that line's value.
-SETTABLE = ("action", "user", "request_id")
 #: The field that says a line was changed because a call broke the rules.
 WARNING_FIELD = "log_warning"
 _RESERVED = frozenset(RESERVED)
@@ -99,8 +97,8 @@ def json_default(value: Any) -> Any:
         return f"<unprintable {type(value).__name__}>"
 
 
-# Python refuses to print ints longer than this (sys.int_info.str_digits_check_threshold
-# is 640 bits; the default limit is 4300 digits, about 14,000 bits).
+# Python refuses to turn ints of more than 4300 digits (about 14,280 bits) into text by
+# default (sys.get_int_max_str_digits), so the encoder would raise on them.
 _MAX_INT_BITS = 14_000
 _NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 
