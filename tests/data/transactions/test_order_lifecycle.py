@@ -251,3 +251,51 @@ def test_sweeps_refuse_bad_input(flows: Any, bad: Any, make_asset: Callable[...,
 def test_matching_refuses_a_bad_asset_id(flows: Any, bad: Any) -> None:
     with pytest.raises(CNOPValidationException):
         flows.match_limit_orders(bad, "1")
+
+
+def test_operators_match_and_expire_from_the_command_line(
+    data_settings: DataSettings, make_user: Callable[[], str], make_asset: Callable[..., str]
+) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    user, asset = make_user(), make_asset("10")
+    flows = TransactionManager(settings=data_settings)
+    flows.deposit(user, "100")
+    order = _limit(flows, user, asset, True, "1", "8")
+    tables = data_settings.tables
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL_DYNAMODB": data_settings.endpoint_url or "",
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "USERS_TABLE": tables.users,
+        "ORDERS_TABLE": tables.orders,
+        "INVENTORY_TABLE": tables.inventory,
+    }
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "cnop.data", "orders", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    matched = run("match", "--asset", asset, "--price", "7.5")
+    assert matched.returncode == 0, matched.stderr
+    assert json.loads(matched.stdout)["done"] == [order.order_id]
+    expired = run("expire")
+    assert expired.returncode == 0, expired.stderr
+    assert json.loads(expired.stdout) == {"done": [], "lost": [], "refused": {}}
+    bad = run("match", "--asset", asset, "--price", "\u0667")
+    assert bad.returncode == 1
+    assert "price" in bad.stderr
+    assert OrderDAO(settings=data_settings).get_order(order.order_id).status is (
+        OrderStatus.COMPLETED
+    )

@@ -1,7 +1,9 @@
-"""``python -m cnop.data tables create|delete|describe`` and ``python -m cnop.data health``.
+"""``python -m cnop.data tables create|delete|describe``, ``health`` and ``orders match|expire``.
 
-Both take ``--endpoint URL``, ``--prefix P`` and ``--region R``; ``health`` also takes
-``--deadline SECONDS`` (default 2). Exit status: 0 on success (``health``: healthy),
+All take ``--endpoint URL``, ``--prefix P`` and ``--region R``; ``health`` also takes
+``--deadline SECONDS`` (default 2); ``orders match`` takes ``--asset ID --price P`` and
+fills every waiting limit order that price crosses; ``orders expire`` expires every
+waiting order past its ``expires_at``. Exit status: 0 on success (``health``: healthy),
 1 when a step failed (the reason on stderr) or the health check found a problem.
 """
 
@@ -55,16 +57,49 @@ def _parser() -> argparse.ArgumentParser:
         default=DEFAULT_DEADLINE,
         help=f"seconds the whole check may take (default {DEFAULT_DEADLINE:g})",
     )
+    orders = commands.add_parser("orders", help="settle waiting limit orders (operators)")
+    orders.add_argument("action", choices=("match", "expire"))
+    orders.add_argument("--asset", help="the asset whose waiting orders to match")
+    orders.add_argument("--price", help="the execution price, e.g. 64000 or 0.25")
+    _common(orders)
     return parser
 
 
-def _client(args: argparse.Namespace) -> tuple[Any, TableNames]:
+def _settle(args: argparse.Namespace, client: Any, names: TableNames) -> int:
+    from cnop.data.transactions import TransactionManager  # noqa: PLC0415 - only for orders
+
+    settings = _settings(args).with_tables(names)
+    flows = TransactionManager(settings=settings, client=client)
+    if args.action == "match":
+        if args.asset is None or args.price is None:
+            print("error: orders match needs --asset and --price", file=sys.stderr)
+            return 2
+        sweep = flows.match_limit_orders(args.asset, args.price)
+    else:
+        sweep = flows.expire_limit_orders()
+    print(
+        json.dumps(
+            {
+                "done": [r.order.order_id for r in sweep.done if r.order is not None],
+                "lost": sweep.lost,
+                "refused": sweep.refused,
+            }
+        )
+    )
+    return 0
+
+
+def _settings(args: argparse.Namespace) -> DataSettings:
     overrides = {}
     if args.endpoint:
         overrides["endpoint_url"] = args.endpoint
     if args.region:
         overrides["region"] = args.region
-    settings = DataSettings.from_env(**overrides)
+    return DataSettings.from_env(**overrides)
+
+
+def _client(args: argparse.Namespace) -> tuple[Any, TableNames]:
+    settings = _settings(args)
     if not _REGION.fullmatch(settings.region):
         raise CNOPConfigurationException(
             "AWS_REGION (or --region) must be lowercase letters, digits and '-', e.g. us-east-1",
@@ -84,6 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         client, names = _client(args)
+        if args.group == "orders":
+            return _settle(args, client, names)
         if args.group == "health":
             report = check_health(client, names, deadline=args.deadline)
             print(json.dumps(report.to_dict(), indent=2))
