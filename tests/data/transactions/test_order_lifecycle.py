@@ -29,7 +29,7 @@ from cnop.exceptions import CNOPInvalidStateTransitionException, CNOPValidationE
 from .invariants import check_invariants
 
 
-def _limit(
+def _limit(  # noqa: PLR0917 - a test helper
     flows: Any, user: str, asset: str, buy: bool, qty: str, limit: str, **extra: Any
 ) -> Any:
     order = OrderCreate(

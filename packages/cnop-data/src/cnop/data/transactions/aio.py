@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextlib import nullcontext
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from cnop.data.config import DataSettings
@@ -14,7 +14,7 @@ from cnop.data.transactions import operations as ops
 from cnop.data.transactions.limits import Amount, FlowLimits
 from cnop.data.transactions.locks import AsyncUserLocks
 from cnop.data.transactions.results import FlowResult, FlowType, SweepResult
-from cnop.data.transactions.runner import RetryPolicy
+from cnop.data.transactions.runner import DEFAULT_RETENTION, RetryPolicy, check_retention
 from cnop.data.transactions.telemetry import flow_committed, flow_failed, lock_release_failed
 from cnop.data.validation import validate_username
 from cnop.exceptions import CNOPException
@@ -29,7 +29,8 @@ class AsyncTransactionManager:
     ``locks`` (optional) is any object with ``auser_lock(username, operation)``, such as
     ``cnop.locking.LockManager``: each flow then runs holding the user's lock.
     ``idempotency_key`` (optional, 1-36 characters): the same request sent again with
-    the same key is applied once and returns the first result (``replayed=True``).
+    the same key is applied once and returns the first result (``replayed=True``) for
+    ``idempotency_retention`` (default 24 hours); after that the key is a new request.
     """
 
     def __init__(
@@ -40,6 +41,7 @@ class AsyncTransactionManager:
         locks: AsyncUserLocks | None = None,
         limits: FlowLimits | None = None,
         retry: RetryPolicy | None = None,
+        idempotency_retention: timedelta = DEFAULT_RETENTION,
     ) -> None:
         self.settings = settings or DataSettings.from_env()
         self.tables = self.settings.tables
@@ -47,7 +49,9 @@ class AsyncTransactionManager:
         self.locks = locks
         self.limits = limits or FlowLimits()
         self.retry = retry or RetryPolicy()
-        self.context = ops.FlowContext(self.tables, self.limits, self.retry)
+        self.context = ops.FlowContext(
+            self.tables, self.limits, self.retry, check_retention(idempotency_retention)
+        )
 
     async def _run(
         self, flow: FlowType, username: Any, operation: Operation[FlowResult]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -22,7 +22,7 @@ from cnop.data.core.paging import check_limit
 from cnop.data.core.steps import Operation
 from cnop.data.layout import EXPIRY_SHARDS
 from cnop.data.models import Order, OrderCreate
-from cnop.data.transactions.idempotency import check_idempotency_key, fingerprint
+from cnop.data.transactions.idempotency import canonical, check_idempotency_key, fingerprint
 from cnop.data.transactions.limits import FlowLimits
 from cnop.data.transactions.plans import (
     Plan,
@@ -35,7 +35,7 @@ from cnop.data.transactions.plans import (
     plan_sell,
 )
 from cnop.data.transactions.results import FlowResult, FlowType, SweepResult
-from cnop.data.transactions.runner import FlowRequest, RetryPolicy, run_flow
+from cnop.data.transactions.runner import DEFAULT_RETENTION, FlowRequest, RetryPolicy, run_flow
 from cnop.data.transactions.snapshot import Snapshot, read_order, read_snapshot
 from cnop.data.types import utc_now
 from cnop.data.validation import (
@@ -68,16 +68,26 @@ __all__ = [
 
 @dataclass(frozen=True)
 class FlowContext:
-    """Where flows write and by which rules: tables, limits, retry policy."""
+    """Where flows write and by which rules: tables, limits, retry policy, key retention."""
 
     tables: TableNames
     limits: FlowLimits
     policy: RetryPolicy
+    retention: timedelta = DEFAULT_RETENTION
 
 
-def _request(flow: FlowType, username: str, key: Any, **params: Any) -> FlowRequest:
+def _request(
+    ctx: FlowContext, flow: FlowType, username: str, key: Any, **params: Any
+) -> FlowRequest:
     checked = check_idempotency_key(key)
-    return FlowRequest(username, checked, fingerprint(flow=flow.value, user=username, **params))
+    asked = {"flow": flow.value, "user": username, **params}
+    return FlowRequest(
+        username,
+        checked,
+        fingerprint(**asked),
+        described=canonical(**asked),
+        retention=ctx.retention,
+    )
 
 
 def _cash(
@@ -85,7 +95,7 @@ def _cash(
 ) -> Operation[FlowResult]:
     name = validate_username(username)
     value = ctx.limits.amount(amount)
-    request = _request(flow, name, idempotency_key, amount=value)
+    request = _request(ctx, flow, name, idempotency_key, amount=value)
     return run_flow(
         ctx.tables,
         request,
@@ -119,7 +129,7 @@ def _market(
     name = validate_username(username)
     asset = validate_asset_id(asset_id)
     qty = ctx.limits.quantity(quantity)
-    request = _request(flow, name, idempotency_key, asset=asset, quantity=qty)
+    request = _request(ctx, flow, name, idempotency_key, asset=asset, quantity=qty)
     planner = plan_buy if flow is FlowType.BUY else plan_sell
     return run_flow(
         ctx.tables,
@@ -155,6 +165,7 @@ def place_limit_order(
         )
     ctx.limits.quantity(data.quantity)
     request = _request(
+        ctx,
         FlowType.LIMIT_ORDER,
         name,
         idempotency_key,
@@ -180,7 +191,7 @@ def cancel_order(
 ) -> Operation[FlowResult]:
     name = validate_username(username)
     oid = validate_entity_id(order_id, "order_id")
-    request = _request(FlowType.CANCEL_ORDER, name, idempotency_key, order_id=oid)
+    request = _request(ctx, FlowType.CANCEL_ORDER, name, idempotency_key, order_id=oid)
     read_orders: list[Order] = []
 
     def read(record: Item | None) -> Operation[Snapshot]:
@@ -217,7 +228,7 @@ def _settle(
     if owner is None:
         order = yield from get_order(ctx.tables, order_id)
         owner = order.username
-    request = _request(flow, owner, key, order_id=order_id, **params)
+    request = _request(ctx, flow, owner, key, order_id=order_id, **params)
     read_orders: list[Order] = []
 
     def read(record: Item | None) -> Operation[Snapshot]:
