@@ -49,6 +49,7 @@ __all__ = [
     "ASSET_TRANSACTION_MAPPER",
     "BALANCE_MAPPER",
     "BALANCE_TRANSACTION_MAPPER",
+    "DAILY_PREFIX",
     "EXPIRY_SHARDS",
     "ORDER_MAPPER",
     "USER_MAPPER",
@@ -80,6 +81,8 @@ BALANCE_TX_PREFIX = "BALTX#"
 ASSET_BALANCE_PREFIX = "ASSETBAL#"
 ASSET_TX_PREFIX = "ASSETTX#"
 ORDER_PREFIX = "ORDER#"
+#: Per-user, per-day counters of deposits and withdrawals (``DAILY#deposit#2026-12-01``).
+DAILY_PREFIX = "DAILY#"
 #: The one gsi1 partition of the inventory table that holds active assets (sparse).
 ACTIVE_ASSETS = "ASSETS#ACTIVE"
 #: How many gsi4 partitions the expiry index of waiting orders is spread over.
@@ -273,6 +276,7 @@ BALANCE_TRANSACTION_MAPPER = ItemMapper(
         "status": enum_codec(TransactionStatus),
         "description": STR,
         "reference_id": STR,
+        "external_reference": STR,
         "created_at": TIMESTAMP,
     },
     lambda t: {"pk": user_partition(t.username), "sk": BALANCE_TX_PREFIX + t.transaction_id},

@@ -34,6 +34,7 @@ from cnop.data.types import (
     Description,
     Email,
     EntityId,
+    ExternalReference,
     FirstName,
     LastName,
     NonNegativeDecimal,
@@ -212,7 +213,10 @@ class BalanceTransaction(CNOPModel):
     amount: SignedDecimal
     status: TransactionStatus = TransactionStatus.COMPLETED
     description: Description | None = None
+    #: The order (or other record of ours) this entry belongs to.
     reference_id: EntityId | None = None
+    #: An outside system's id for it (e.g. the payment provider's), as the caller gave it.
+    external_reference: ExternalReference | None = None
     created_at: Timestamp = Field(default_factory=utc_now)
 
     @model_validator(mode="after")

@@ -99,6 +99,7 @@ class AuditEvent(str, Enum):
     TOKEN_REVOKED = "token_revoked"
     ACCESS_DENIED = "access_denied"
     LOCK_LOST = "lock_lost"
+    BALANCE_ADJUSTED = "balance_adjusted"
 
 
 #: The ``action`` written with each audit event, so audit lines are found by action too.
@@ -112,4 +113,5 @@ AUDIT_ACTIONS: dict[AuditEvent, LogAction] = {
     AuditEvent.TOKEN_REVOKED: LogAction.TOKEN_REVOKED,
     AuditEvent.ACCESS_DENIED: LogAction.ACCESS_DENIED,
     AuditEvent.LOCK_LOST: LogAction.LOCK_LOST,
+    AuditEvent.BALANCE_ADJUSTED: LogAction.TRANSACTION_COMMIT,
 }

@@ -15,7 +15,12 @@ from cnop.data.transactions.limits import Amount, FlowLimits
 from cnop.data.transactions.locks import AsyncUserLocks
 from cnop.data.transactions.results import FlowResult, FlowType, SweepResult
 from cnop.data.transactions.runner import DEFAULT_RETENTION, RetryPolicy, check_retention
-from cnop.data.transactions.telemetry import flow_committed, flow_failed, lock_release_failed
+from cnop.data.transactions.telemetry import (
+    adjusted,
+    flow_committed,
+    flow_failed,
+    lock_release_failed,
+)
 from cnop.data.validation import validate_username
 from cnop.exceptions import CNOPException
 
@@ -73,17 +78,51 @@ class AsyncTransactionManager:
         return result
 
     async def deposit(
-        self, username: str, amount: Amount, *, idempotency_key: str | None = None
+        self,
+        username: str,
+        amount: Amount,
+        *,
+        idempotency_key: str | None = None,
+        description: str | None = None,
+        external_reference: str | None = None,
     ) -> FlowResult:
-        """Credit ``amount`` USD (whole cents, within the limits)."""
-        op = ops.deposit(self.context, username, amount, idempotency_key)
+        """Credit ``amount`` USD (whole cents, within the limits).
+
+        ``description`` and ``external_reference`` (an outside system's id, e.g. the
+        payment's) are stored on the ledger record.
+        """
+        op = ops.deposit(
+            self.context,
+            username,
+            amount,
+            idempotency_key,
+            description=description,
+            external_reference=external_reference,
+        )
         return await self._run(FlowType.DEPOSIT, username, op)
 
     async def withdraw(
-        self, username: str, amount: Amount, *, idempotency_key: str | None = None
+        self,
+        username: str,
+        amount: Amount,
+        *,
+        idempotency_key: str | None = None,
+        description: str | None = None,
+        external_reference: str | None = None,
     ) -> FlowResult:
-        """Debit ``amount`` USD; CNOPInsufficientBalanceException if the balance is short."""
-        op = ops.withdraw(self.context, username, amount, idempotency_key)
+        """Debit ``amount`` USD; CNOPInsufficientBalanceException if the balance is short.
+
+        ``description`` and ``external_reference`` (an outside system's id, e.g. the
+        payment's) are stored on the ledger record.
+        """
+        op = ops.withdraw(
+            self.context,
+            username,
+            amount,
+            idempotency_key,
+            description=description,
+            external_reference=external_reference,
+        )
         return await self._run(FlowType.WITHDRAW, username, op)
 
     async def buy(
@@ -170,3 +209,32 @@ class AsyncTransactionManager:
         """Expire every waiting limit order whose ``expires_at`` is before ``now``."""
         op = ops.expire_limit_orders(self.context, now, page_size=page_size)
         return await self._sweep(op)
+
+    async def adjust(
+        self,
+        username: str,
+        *,
+        reason: str,
+        operator: str,
+        amount: Amount | None = None,
+        asset_id: str | None = None,
+        quantity: Amount | None = None,
+        idempotency_key: str | None = None,
+    ) -> FlowResult:
+        """An operator's correction: a signed change of the USD balance (``amount``) or of
+        the holding of ``asset_id`` (``quantity``), with a mandatory ``reason`` and the
+        ``operator``'s identity. A new ``system_adjustment`` ledger record (records are never
+        edited), never below zero, audited."""
+        op = ops.adjust(
+            self.context,
+            username,
+            reason=reason,
+            operator=operator,
+            amount=amount,
+            asset_id=asset_id,
+            quantity=quantity,
+            idempotency_key=idempotency_key,
+        )
+        result = await self._run(FlowType.ADJUST, username, op)
+        adjusted(result, operator, reason)
+        return result

@@ -26,6 +26,7 @@ from cnop.data.transactions.idempotency import canonical, check_idempotency_key,
 from cnop.data.transactions.limits import FlowLimits
 from cnop.data.transactions.plans import (
     Plan,
+    plan_adjust,
     plan_buy,
     plan_cancel,
     plan_cash,
@@ -37,8 +38,9 @@ from cnop.data.transactions.plans import (
 from cnop.data.transactions.results import FlowResult, FlowType, SweepResult
 from cnop.data.transactions.runner import DEFAULT_RETENTION, FlowRequest, RetryPolicy, run_flow
 from cnop.data.transactions.snapshot import Snapshot, read_order, read_snapshot
-from cnop.data.types import utc_now
+from cnop.data.types import check_external_reference, utc_now
 from cnop.data.validation import (
+    check_text,
     validate_asset_id,
     validate_entity_id,
     validate_price,
@@ -53,6 +55,7 @@ from cnop.exceptions import (
 
 __all__ = [
     "FlowContext",
+    "adjust",
     "buy",
     "cancel_order",
     "deposit",
@@ -80,7 +83,9 @@ def _request(
     ctx: FlowContext, flow: FlowType, username: str, key: Any, **params: Any
 ) -> FlowRequest:
     checked = check_idempotency_key(key)
-    asked = {"flow": flow.value, "user": username, **params}
+    # Options left out stay out, so a request's fingerprint does not change with new ones.
+    asked = {"flow": flow.value, "user": username}
+    asked.update({k: v for k, v in params.items() if v is not None})
     return FlowRequest(
         username,
         checked,
@@ -91,30 +96,167 @@ def _request(
 
 
 def _cash(
-    ctx: FlowContext, flow: FlowType, username: Any, amount: Any, idempotency_key: Any
+    ctx: FlowContext,
+    flow: FlowType,
+    username: Any,
+    amount: Any,
+    *,
+    idempotency_key: Any,
+    description: Any,
+    external_reference: Any,
 ) -> Operation[FlowResult]:
     name = validate_username(username)
     value = ctx.limits.amount(amount)
-    request = _request(ctx, flow, name, idempotency_key, amount=value)
+    text = _optional_text(description, "description", 500)
+    ref = _reference(external_reference)
+    request = _request(
+        ctx, flow, name, idempotency_key, amount=value, description=text, external_reference=ref
+    )
     return run_flow(
         ctx.tables,
         request,
         lambda record: read_snapshot(ctx.tables, name, None, record),
-        lambda snap, now: plan_cash(ctx.tables, flow, name, value, snapshot=snap, now=now),
+        lambda snap, now: plan_cash(
+            ctx.tables,
+            flow,
+            name,
+            value,
+            snapshot=snap,
+            now=now,
+            limits=ctx.limits,
+            description=text,
+            external_reference=ref,
+        ),
         ctx.policy,
     )
 
 
+def _reference(value: Any) -> str | None:
+    if value is None:
+        return None
+    try:
+        return check_external_reference(value)
+    except ValueError as exc:
+        raise CNOPValidationException.for_field("external_reference", str(exc)) from None
+
+
+def _optional_text(value: Any, field: str, max_length: int) -> str | None:
+    return None if value is None else _text(value, field, max_length)
+
+
+def _text(value: Any, field: str, max_length: int) -> str:
+    try:
+        text = check_text(value, field, max_length)
+    except ValueError as exc:
+        raise CNOPValidationException.for_field(field, str(exc)) from None
+    if not text.strip() or text != text.strip():
+        raise CNOPValidationException.for_field(
+            field, "must not be blank nor start or end with whitespace"
+        )
+    return text
+
+
 def deposit(
-    ctx: FlowContext, username: Any, amount: Any, idempotency_key: Any = None
+    ctx: FlowContext,
+    username: Any,
+    amount: Any,
+    idempotency_key: Any = None,
+    *,
+    description: Any = None,
+    external_reference: Any = None,
 ) -> Operation[FlowResult]:
-    return _cash(ctx, FlowType.DEPOSIT, username, amount, idempotency_key)
+    return _cash(
+        ctx,
+        FlowType.DEPOSIT,
+        username,
+        amount,
+        idempotency_key=idempotency_key,
+        description=description,
+        external_reference=external_reference,
+    )
 
 
 def withdraw(
-    ctx: FlowContext, username: Any, amount: Any, idempotency_key: Any = None
+    ctx: FlowContext,
+    username: Any,
+    amount: Any,
+    idempotency_key: Any = None,
+    *,
+    description: Any = None,
+    external_reference: Any = None,
 ) -> Operation[FlowResult]:
-    return _cash(ctx, FlowType.WITHDRAW, username, amount, idempotency_key)
+    return _cash(
+        ctx,
+        FlowType.WITHDRAW,
+        username,
+        amount,
+        idempotency_key=idempotency_key,
+        description=description,
+        external_reference=external_reference,
+    )
+
+
+def _signed(value: Any, parse: Callable[[Any], Decimal]) -> Decimal:
+    """A signed amount or quantity: ``parse`` checks its size, the sign is kept."""
+    negative = False
+    if isinstance(value, str) and value.startswith("-"):
+        negative, value = True, value[1:]
+    elif isinstance(value, (Decimal, int)) and not isinstance(value, bool) and value < 0:
+        negative, value = True, -value
+    number = parse(value)
+    return -number if negative else number
+
+
+def adjust(
+    ctx: FlowContext,
+    username: Any,
+    *,
+    reason: Any,
+    operator: Any,
+    amount: Any = None,
+    asset_id: Any = None,
+    quantity: Any = None,
+    idempotency_key: Any = None,
+) -> Operation[FlowResult]:
+    """An operator's correction of a USD balance (``amount``) or a holding (``quantity``)."""
+    name = validate_username(username)
+    who = validate_username(operator)
+    why = _text(reason, "reason", 500)
+    if (amount is None) == (quantity is None) or (quantity is None) != (asset_id is None):
+        raise CNOPValidationException.for_field(
+            "amount", "give either amount (USD) or asset_id and quantity, not both"
+        )
+    value = None if amount is None else _signed(amount, ctx.limits.amount)
+    qty = None if quantity is None else _signed(quantity, ctx.limits.quantity)
+    asset = None if asset_id is None else validate_asset_id(asset_id)
+    request = _request(
+        ctx,
+        FlowType.ADJUST,
+        name,
+        idempotency_key,
+        amount=value,
+        asset=asset,
+        quantity=qty,
+        reason=why,
+        operator=who,
+    )
+    return run_flow(
+        ctx.tables,
+        request,
+        lambda record: read_snapshot(ctx.tables, name, asset, record),
+        lambda snap, now: plan_adjust(
+            ctx.tables,
+            name,
+            amount=value,
+            asset_id=asset,
+            quantity=qty,
+            reason=why,
+            operator=who,
+            snapshot=snap,
+            now=now,
+        ),
+        ctx.policy,
+    )
 
 
 def _market(

@@ -10,7 +10,7 @@ fail with a version conflict and the flow is planned again from a fresh read.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -35,11 +35,14 @@ from cnop.data.errors import ConditionFailedHandler
 from cnop.data.layout import (
     ASSET_TRANSACTION_MAPPER,
     BALANCE_TRANSACTION_MAPPER,
+    DAILY_PREFIX,
     ORDER_MAPPER,
     asset_key,
     asset_transaction_key,
     balance_transaction_key,
+    key,
     user_key,
+    user_partition,
 )
 from cnop.data.models import (
     Asset,
@@ -61,6 +64,7 @@ from cnop.exceptions import (
     CNOPInsufficientBalanceException,
     CNOPInternalServerException,
     CNOPInvalidStateTransitionException,
+    CNOPLimitExceededException,
     CNOPUserInactiveException,
     CNOPUserNotFoundException,
     CNOPValidationException,
@@ -69,6 +73,7 @@ from cnop.exceptions import (
 
 __all__ = [
     "Plan",
+    "plan_adjust",
     "plan_buy",
     "plan_cancel",
     "plan_cash",
@@ -311,6 +316,49 @@ def _asset_ledger(plan: Plan, tables: TableNames, record: AssetTransaction) -> A
 # --- the flows ------------------------------------------------------------------------
 
 
+def _daily_limit(
+    plan: Plan,
+    tables: TableNames,
+    username: str,
+    flow: FlowType,
+    *,
+    amount: Decimal,
+    cap: Decimal,
+    now: datetime,
+) -> None:
+    """Count ``amount`` against the user's cap for today (UTC), in the same transaction."""
+    if amount > cap:
+        raise limit_exceeded(flow, cap, cap)
+    day = now.date().isoformat()
+    room = cap - amount
+    plan.add(
+        transact_update(
+            {
+                "TableName": tables.users,
+                "Key": key(user_partition(username), f"{DAILY_PREFIX}{flow.value}#{day}"),
+                "UpdateExpression": "ADD #total :amount SET expires_at = :expires",
+                "ConditionExpression": "attribute_not_exists(#total) OR #total <= :room",
+                "ExpressionAttributeNames": {"#total": "total"},
+                "ExpressionAttributeValues": {
+                    ":amount": {"N": str(amount)},
+                    ":room": {"N": str(room)},
+                    # Kept two days, then DynamoDB's TTL removes it.
+                    ":expires": {"N": str(int((now + timedelta(days=2)).timestamp()))},
+                },
+            }
+        ),
+        lambda old: limit_exceeded(flow, cap, cap - _number(old or {}, "total")),
+    )
+
+
+def limit_exceeded(flow: FlowType, cap: Decimal, left: Decimal) -> CNOPLimitExceededException:
+    left = max(left, ZERO)
+    return CNOPLimitExceededException(
+        f"Daily {flow.value} limit of {cap} USD reached: {left} USD left today (UTC)",
+        details={"limit": f"daily_{flow.value}", "cap": str(cap), "left": str(left)},
+    )
+
+
 def plan_cash(
     tables: TableNames,
     flow: FlowType,
@@ -319,14 +367,26 @@ def plan_cash(
     *,
     snapshot: Snapshot,
     now: datetime,
+    limits: FlowLimits | None = None,
+    description: str | None = None,
+    external_reference: str | None = None,
 ) -> Plan:
-    """A deposit (``amount`` credited) or a withdrawal (debited, never below zero)."""
+    """A deposit (``amount`` credited) or a withdrawal (debited, never below zero).
+
+    ``description`` and ``external_reference`` (e.g. a payment provider's id) are stored on the
+    ledger record; the daily caps of ``limits`` are counted in the same transaction.
+    """
     deposit = flow is FlowType.DEPOSIT
     delta = amount if deposit else -amount
     plan = Plan()
     balance = _balance(snapshot, username)
     _check_user(plan, tables, username)
     new_balance = _change_balance(plan, tables, balance, delta, now)
+    cap = None
+    if limits is not None:
+        cap = limits.daily_deposit if deposit else limits.daily_withdraw
+    if cap is not None:
+        _daily_limit(plan, tables, username, flow, amount=amount, cap=cap, now=now)
     record = _ledger(
         plan,
         tables,
@@ -334,7 +394,8 @@ def plan_cash(
             username=username,
             transaction_type=TransactionType.DEPOSIT if deposit else TransactionType.WITHDRAW,
             amount=delta,
-            description="Deposit" if deposit else "Withdrawal",
+            description=description or ("Deposit" if deposit else "Withdrawal"),
+            external_reference=external_reference,
             created_at=now,
         ),
     )
@@ -346,6 +407,65 @@ def plan_cash(
         balance_transaction=record,
         committed_at=now,
     )
+    return plan
+
+
+def plan_adjust(
+    tables: TableNames,
+    username: str,
+    *,
+    amount: Decimal | None,
+    asset_id: str | None,
+    quantity: Decimal | None,
+    reason: str,
+    operator: str,
+    snapshot: Snapshot,
+    now: datetime,
+) -> Plan:
+    """An operator's correction: a signed change of the USD balance or of one holding.
+
+    A new ledger record of type ``system_adjustment`` (records are never edited), with the
+    reason and the operator in its description; never below zero.
+    """
+    plan = Plan()
+    balance = _balance(snapshot, username)
+    what = f"Adjustment by {operator}: {reason}"
+    result: dict[str, Any] = {"amount": ZERO, "balance": balance.balance}
+    if amount is not None:
+        result["amount"] = amount
+        result["balance"] = _change_balance(plan, tables, balance, amount, now)
+        result["balance_transaction"] = _ledger(
+            plan,
+            tables,
+            BalanceTransaction(
+                username=username,
+                transaction_type=TransactionType.SYSTEM_ADJUSTMENT,
+                amount=amount,
+                description=what,
+                created_at=now,
+            ),
+        )
+    else:
+        if asset_id is None or quantity is None:
+            raise CNOPValidationException.for_field("quantity", "needs asset_id and quantity")
+        result["asset_id"], result["quantity"] = asset_id, quantity
+        result["holding"] = _change_holding(
+            plan, tables, username, asset_id, snapshot, delta=quantity, now=now
+        )
+        price = snapshot.asset.price_usd if snapshot.asset is not None else ZERO
+        result["asset_transaction"] = _asset_ledger(
+            plan,
+            tables,
+            AssetTransaction(
+                username=username,
+                asset_id=asset_id,
+                transaction_type=AssetTransactionType.SYSTEM_ADJUSTMENT,
+                quantity=quantity,
+                price_usd=price,
+                created_at=now,
+            ),
+        )
+    plan.result = FlowResult(flow=FlowType.ADJUST, username=username, committed_at=now, **result)
     return plan
 
 

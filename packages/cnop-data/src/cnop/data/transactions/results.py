@@ -25,6 +25,7 @@ class FlowType(str, Enum):
     CANCEL_ORDER = "cancel_order"
     FILL_ORDER = "fill_order"
     EXPIRE_ORDER = "expire_order"
+    ADJUST = "adjust"
 
 
 class FlowResult(CNOPModel):
