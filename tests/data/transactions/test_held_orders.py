@@ -9,6 +9,7 @@ releases the hold (``cancel_order``) still works afterwards.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from types import SimpleNamespace
@@ -28,7 +29,11 @@ from cnop.data import (
     TransactionManager,
 )
 from cnop.data.aio import open_async_client
-from cnop.exceptions import CNOPInvalidStateTransitionException, CNOPVersionConflictException
+from cnop.exceptions import (
+    CNOPException,
+    CNOPInvalidStateTransitionException,
+    CNOPVersionConflictException,
+)
 
 from .conftest import Blocking
 
@@ -177,3 +182,31 @@ def test_a_market_order_still_ends_through_the_dao(orders: Any, world: SimpleNam
     orders.update_status(stale.order_id, "confirmed")
     with pytest.raises(CNOPVersionConflictException):
         orders.update_status(stale.order_id, "failed", expected_version=stale.version)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a ledger record written through BalanceDAO.create_transaction with the id of an "
+    "unheld limit order passes cancel_order's hold check (plans._check_hold), which then "
+    "credits money that was never held",
+)
+def test_a_forged_hold_record_releases_nothing(world: SimpleNamespace) -> None:
+    from cnop.data import BalanceTransaction
+
+    manager, name, asset, settings = world.manager, world.name, world.asset, world.settings
+    order = OrderDAO(settings=settings).create_order(
+        Order.new(name, _limit("buy", asset, "10", "10"), total_amount=Decimal(100))
+    )
+    # A ledger record only: no balance moved.
+    BalanceDAO(settings=settings).create_transaction(
+        BalanceTransaction(
+            transaction_id=order.order_id,
+            username=name,
+            transaction_type="order_payment",
+            amount=Decimal(-100),
+            reference_id=order.order_id,
+        )
+    )
+    with contextlib.suppress(CNOPException):  # a refusal is what should happen
+        manager.cancel_order(name, order.order_id)
+    assert BalanceDAO(settings=settings).get_balance(name).balance == Decimal(0)
