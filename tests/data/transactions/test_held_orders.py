@@ -210,3 +210,31 @@ def test_a_forged_hold_record_releases_nothing(world: SimpleNamespace) -> None:
     with contextlib.suppress(CNOPException):  # a refusal is what should happen
         manager.cancel_order(name, order.order_id)
     assert BalanceDAO(settings=settings).get_balance(name).balance == Decimal(0)
+
+
+def test_a_resent_status_change_is_applied_once(world: SimpleNamespace) -> None:
+    """What botocore resends after a lost reply is the identical request: it must not fail
+    on the version its first copy already moved, nor apply twice."""
+    from cnop.data import dynamodb_client
+    from cnop.data.core.orders import update_order_status
+    from cnop.data.core.steps import Call
+
+    settings = world.settings
+    orders = OrderDAO(settings=settings)
+    order = orders.create_order(Order.new(world.name, _limit("buy", world.asset, "1", "10")))
+    order = orders.update_status(order.order_id, "confirmed")
+    client = dynamodb_client(settings)
+    operation = update_order_status(settings.tables, order.order_id, "expired")
+    step = next(operation)
+    assert isinstance(step, Call)
+    step = operation.send(client.get_item(**step.params))
+    assert isinstance(step, Call)
+    assert step.operation == "transact_write_items"
+    client.transact_write_items(**step.params)
+    client.transact_write_items(**step.params)  # the resend: answered as done
+    with pytest.raises(StopIteration) as done:
+        operation.send({})
+    expired = done.value.value
+    assert expired.status is OrderStatus.EXPIRED
+    assert orders.get_order(order.order_id) == expired
+    assert expired.version == order.version + 1
