@@ -47,6 +47,7 @@ from cnop.data.types import (
     Version,
     utc_now,
 )
+from cnop.data.validation import validate_instance
 from cnop.exceptions import CNOPEntityValidationException, UserRole
 
 __all__ = [
@@ -186,6 +187,7 @@ class User(CNOPModel):
     @classmethod
     def new(cls, data: UserCreate, password_hash: str) -> User:
         """A version-1 user from validated input and a password hash."""
+        validate_instance(data, UserCreate, "data")
         now = utc_now()
         return cls(**data.model_dump(), password_hash=password_hash, created_at=now, updated_at=now)
 
@@ -287,6 +289,7 @@ class Order(CNOPModel):
     @classmethod
     def new(cls, username: str, data: OrderCreate, **fields: Any) -> Order:
         """A pending version-1 order for ``username`` from validated input."""
+        validate_instance(data, OrderCreate, "data")
         now = utc_now()
         return cls(username=username, **data.model_dump(), created_at=now, updated_at=now, **fields)
 
@@ -332,6 +335,8 @@ class Asset(CNOPModel):
 
     @classmethod
     def new(cls, data: AssetCreate) -> Asset:
+        """A version-1 asset from validated input."""
+        validate_instance(data, AssetCreate, "data")
         now = utc_now()
         return cls(**data.model_dump(), created_at=now, updated_at=now)
 

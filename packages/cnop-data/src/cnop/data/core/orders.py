@@ -11,6 +11,8 @@ write, because the check is part of the write.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -406,10 +408,11 @@ def _change_unheld(change: _StatusChange) -> Operation[Order]:
                     "update_item", params, tables.orders, on_condition_failed=on_failed
                 )
                 return ORDER_MAPPER.from_item(written["Attributes"])
+            items = [transact_update(params), _hold_check(tables, order)]
             yield from transact_retrying_conflicts(
                 Call(
                     "transact_write_items",
-                    {"TransactItems": [transact_update(params), _hold_check(tables, order)]},
+                    {"TransactItems": items, "ClientRequestToken": _content_token(items)},
                     tables.orders,
                     on_cancelled=_explain_held(oid, status, on_failed),
                 )
@@ -421,6 +424,14 @@ def _change_unheld(change: _StatusChange) -> Operation[Order]:
                 raise
             continue
         return change.applied_to(order)
+
+
+def _content_token(items: list[dict[str, Any]]) -> str:
+    """A ClientRequestToken derived from the transaction's contents (which include the
+    version read and the time of the change): a resend after a lost reply is answered as
+    done by DynamoDB instead of failing on the version its first copy already moved."""
+    canonical = json.dumps(items, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:36]
 
 
 def _explain_held(
