@@ -366,3 +366,68 @@ def test_fuzz_random_claim_values_signed_with_the_real_key(
         tokens.verify_access_token(forge(**{claim: value}))
     except TOKEN_ERRORS:
         return
+
+
+# -- one token, one string ---------------------------------------------------------------------
+
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+def _non_canonical_twins(segment_text: str) -> list[str]:
+    """Spellings of the same bytes with non-zero trailing bits in the last character."""
+    unused_bits = {2: 4, 3: 2}[len(segment_text) % 4]
+    index = _ALPHABET.index(segment_text[-1])
+    mask = (1 << unused_bits) - 1
+    return [
+        segment_text[:-1] + _ALPHABET[(index & ~mask) | low]
+        for low in range(1, mask + 1)
+    ]
+
+
+def test_non_canonical_signature_encoding_is_refused(
+    tokens: TokenManager, forge: Callable[..., str]
+) -> None:
+    head, body, signature = forge().split(".")
+    twins = _non_canonical_twins(signature)
+    assert twins  # HS256: 32 bytes, 43 characters, two unused bits
+    for twin in twins:
+        assert base64.urlsafe_b64decode(twin + "=") == base64.urlsafe_b64decode(signature + "=")
+        with pytest.raises(CNOPTokenInvalidException, match="signature is not canonical"):
+            tokens.verify_access_token(f"{head}.{body}.{twin}")
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda s: s + "=",
+        lambda s: s + "==",
+        lambda s: s.replace("-", "+").replace("_", "/") if ("-" in s or "_" in s) else s + "+",
+        lambda s: s[:10] + " " + s[10:],
+        lambda s: s + "\n",
+        lambda s: s[:10] + "\x00" + s[10:],
+        lambda s: s[:-1] + "\uff21",  # FULLWIDTH A
+        lambda s: s + "A" * ((1 - len(s)) % 4),  # a length no base64 string has (4n + 1)
+    ],
+)
+@pytest.mark.parametrize("part", [0, 1, 2])
+def test_every_segment_must_be_strict_base64url(
+    tokens: TokenManager, forge: Callable[..., str], part: int, mutate: Callable[[str], str]
+) -> None:
+    parts = forge().split(".")
+    parts[part] = mutate(parts[part])
+    with pytest.raises(CNOPTokenInvalidException, match="base64url"):
+        tokens.verify_access_token(".".join(parts))
+
+
+def test_non_canonical_header_and_payload_are_refused(
+    tokens: TokenManager, forge: Callable[..., str]
+) -> None:
+    parts = forge().split(".")
+    for index in (0, 1):
+        if len(parts[index]) % 4 == 0:
+            continue  # no unused bits in this segment's last character
+        for twin in _non_canonical_twins(parts[index]):
+            changed = list(parts)
+            changed[index] = twin
+            with pytest.raises(CNOPTokenInvalidException, match="not canonical"):
+                tokens.verify_access_token(".".join(changed))

@@ -10,6 +10,7 @@ import base64
 import binascii
 import json
 import math
+import re
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -22,6 +23,8 @@ from cnop.exceptions import CNOPTokenExpiredException, CNOPTokenInvalidException
 
 # Far enough for any real token, near enough that datetime conversion cannot overflow.
 _MAX_TIMESTAMP = 253402300799  # 9999-12-31T23:59:59Z
+# The base64url alphabet (RFC 4648 §5), without padding.
+_B64URL = re.compile(r"[A-Za-z0-9_-]+", re.ASCII)
 
 
 def invalid(reason: str) -> CNOPTokenInvalidException:
@@ -41,6 +44,11 @@ def select_key(token: str, keys: KeySet, max_bytes: int) -> JWTKey:
     parts = token.split(".")
     if len(parts) != 3 or not all(parts):
         raise invalid("not three dot-separated segments")
+    # Every segment must be the one canonical spelling of its bytes: python-jose decodes
+    # the signature leniently, so without this many strings would verify as one token and
+    # a deny-list or cache keyed on the string could be sidestepped.
+    for part, what in zip(parts, ("header", "payload", "signature")):
+        strict_b64decode(part, what)
     header = _json_object(parts[0], "header")
     alg = header.get("alg")
     if not isinstance(alg, str) or alg not in keys.algorithms:
@@ -98,12 +106,25 @@ def check_claims(
         raise invalid(f"bad or missing claims: {', '.join(fields)}") from None
 
 
-def _json_object(segment: str, what: str) -> dict[str, Any]:
+def strict_b64decode(segment: str, what: str) -> bytes:
+    """The bytes of an unpadded base64url ``segment`` (RFC 7515 §2), or a refusal.
+
+    Refused: padding, any character outside ``A-Z a-z 0-9 - _``, an impossible length, and
+    non-zero trailing bits (which would let several strings stand for the same bytes).
+    """
+    if not _B64URL.fullmatch(segment) or len(segment) % 4 == 1:
+        raise invalid(f"{what} is not base64url")
     try:
         raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
     except (binascii.Error, ValueError):
         raise invalid(f"{what} is not base64url") from None
-    return _json_object_bytes(raw, what)
+    if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != segment:
+        raise invalid(f"{what} is not canonical base64url")
+    return raw
+
+
+def _json_object(segment: str, what: str) -> dict[str, Any]:
+    return _json_object_bytes(strict_b64decode(segment, what), what)
 
 
 def _json_object_bytes(raw: bytes, what: str) -> dict[str, Any]:
