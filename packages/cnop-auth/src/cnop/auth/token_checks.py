@@ -47,7 +47,7 @@ def select_key(token: str, keys: KeySet, max_bytes: int) -> JWTKey:
     # Every segment must be the one canonical spelling of its bytes: python-jose decodes
     # the signature leniently, so without this many strings would verify as one token and
     # a deny-list or cache keyed on the string could be sidestepped.
-    for part, what in zip(parts, ("header", "payload", "signature")):
+    for part, what in zip(parts, ("header", "payload", "signature"), strict=True):
         strict_b64decode(part, what)
     header = _json_object(parts[0], "header")
     alg = header.get("alg")
