@@ -378,10 +378,7 @@ def _non_canonical_twins(segment_text: str) -> list[str]:
     unused_bits = {2: 4, 3: 2}[len(segment_text) % 4]
     index = _ALPHABET.index(segment_text[-1])
     mask = (1 << unused_bits) - 1
-    return [
-        segment_text[:-1] + _ALPHABET[(index & ~mask) | low]
-        for low in range(1, mask + 1)
-    ]
+    return [segment_text[:-1] + _ALPHABET[(index & ~mask) | low] for low in range(1, mask + 1)]
 
 
 def test_non_canonical_signature_encoding_is_refused(
