@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jose import jwk
 from jose.backends.base import Key
 
@@ -15,6 +16,11 @@ from cnop.exceptions import CNOPConfigurationException
 HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
 ASYMMETRIC_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "ES256", "ES384", "ES512"})
 SUPPORTED_ALGORITHMS = HMAC_ALGORITHMS | ASYMMETRIC_ALGORITHMS
+#: RSA moduli below this are refused (NIST SP 800-131A: 1024-bit RSA is disallowed).
+MIN_RSA_BITS = 2048
+#: The one curve each ECDSA algorithm is defined over (RFC 7518 §3.4).
+EC_CURVES = {"ES256": "secp256r1", "ES384": "secp384r1", "ES512": "secp521r1"}
+_CURVE_NAMES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,7 @@ class JWTKey:
                 f"{variable} is not set", details={"variable": variable}
             )
         key = _construct(pem, algorithm, variable)
+        _check_asymmetric(key, algorithm, variable)
         is_public = bool(key.is_public())
         verifier = key if is_public else key.public_key()
         return cls(
@@ -139,6 +146,51 @@ def _construct(material: str | bytes, algorithm: str, variable: str) -> Key:
         raise CNOPConfigurationException(
             f"{variable} is not a usable {algorithm} key", details={"variable": variable}
         ) from exc
+
+
+def _check_asymmetric(key: Key, algorithm: str, variable: str) -> None:
+    """Refuse a key too weak for, or not made for, ``algorithm``; then prove it works.
+
+    python-jose accepts a 1024-bit RSA key and an EC key on any curve, and only fails later:
+    on every signature (ES512 with a P-256 key) or in the JWKS export (secp256k1).
+    """
+    prepared = getattr(key, "prepared_key", None)
+    if algorithm.startswith("RS"):
+        if not isinstance(prepared, (rsa.RSAPrivateKey, rsa.RSAPublicKey)):
+            raise _unusable(variable, algorithm, "it is not an RSA key")
+        if prepared.key_size < MIN_RSA_BITS:
+            raise _unusable(
+                variable,
+                algorithm,
+                f"the RSA key has {prepared.key_size} bits, at least {MIN_RSA_BITS} are required",
+            )
+    else:
+        if not isinstance(prepared, (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)):
+            raise _unusable(variable, algorithm, "it is not an EC key")
+        wanted = EC_CURVES[algorithm]
+        if prepared.curve.name != wanted:
+            raise _unusable(
+                variable,
+                algorithm,
+                f"the key is on curve {prepared.curve.name}, {algorithm} needs "
+                f"{_CURVE_NAMES[wanted]} ({wanted})",
+            )
+    try:
+        # A start-up self-test: whatever else the library dislikes fails here, not at login.
+        public = key if key.is_public() else key.public_key()
+        public.to_dict()
+        if not key.is_public():
+            probe = b"cnop-auth key check"
+            if not public.verify(probe, key.sign(probe)):
+                raise ValueError("self-test signature did not verify")
+    except Exception as exc:
+        raise _unusable(variable, algorithm, "it failed a signing self-test") from exc
+
+
+def _unusable(variable: str, algorithm: str, why: str) -> CNOPConfigurationException:
+    return CNOPConfigurationException(
+        f"{variable} is not a usable {algorithm} key: {why}", details={"variable": variable}
+    )
 
 
 def _check_kid(kid: str | None, *, required: bool) -> str | None:

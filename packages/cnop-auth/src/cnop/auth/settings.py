@@ -44,12 +44,27 @@ class TokenSettings:
         if not isinstance(self.keys, KeySet):
             raise CNOPConfigurationException("TokenSettings.keys must be a KeySet")
         for name in ("access_token_lifetime", "refresh_token_lifetime"):
-            if not timedelta(seconds=1) <= getattr(self, name) <= MAX_LIFETIME:
-                raise CNOPConfigurationException(f"{name} must be between 1 second and 366 days")
-        if self.leeway < timedelta(0):
-            raise CNOPConfigurationException("leeway must not be negative")
-        if self.max_token_bytes < 256:
-            raise CNOPConfigurationException("max_token_bytes must be at least 256")
+            value = getattr(self, name)
+            if not isinstance(value, timedelta) or not (
+                timedelta(seconds=1) <= value <= MAX_LIFETIME
+            ):
+                raise _field(name, "must be a timedelta between 1 second and 366 days")
+        if not isinstance(self.leeway, timedelta) or not (
+            timedelta(0) <= self.leeway <= timedelta(minutes=10)
+        ):
+            raise _field("leeway", "must be a timedelta between 0 and 10 minutes")
+        if (
+            isinstance(self.max_token_bytes, bool)
+            or not isinstance(self.max_token_bytes, int)
+            or not 256 <= self.max_token_bytes <= 1_000_000
+        ):
+            raise _field("max_token_bytes", "must be a whole number between 256 and 1000000")
+        for name in ("issuer", "audience"):
+            value = getattr(self, name)
+            if value is not None and (
+                not isinstance(value, str) or not 1 <= len(value) <= 256 or not value.isprintable()
+            ):
+                raise _field(name, "must be None or 1-256 printable characters")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> TokenSettings:
@@ -87,6 +102,12 @@ class TokenSettings:
             issuer=env.get("JWT_ISSUER", "").strip() or DEFAULT_ISSUER,
             audience=env.get("JWT_AUDIENCE", "").strip() or DEFAULT_AUDIENCE,
         )
+
+
+def _field(name: str, message: str) -> CNOPConfigurationException:
+    return CNOPConfigurationException(
+        f"TokenSettings.{name} {message}", details={"variable": f"TokenSettings.{name}"}
+    )
 
 
 def _asymmetric_keys(env: Mapping[str, str], algorithm: str) -> KeySet:

@@ -193,7 +193,14 @@ class TokenManager:
             claims["aud"] = self._settings.audience
         key = self._keys.signing_key
         headers = {"kid": key.kid} if key.kid is not None else None
-        token = jws.sign(claims, key.signer, headers=headers, algorithm=key.algorithm)
+        try:
+            token = jws.sign(claims, key.signer, headers=headers, algorithm=key.algorithm)
+        except Exception as exc:
+            # Keys are checked at start-up; this only guards a library surprise, and the
+            # library's message (which may quote key material) is not passed on.
+            raise CNOPConfigurationException(
+                f"The signing key {key.kid!r} could not sign a token"
+            ) from exc
         return str(token), datetime.fromtimestamp(now + lifetime, tz=timezone.utc)
 
     @staticmethod
