@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -428,3 +429,59 @@ def test_non_canonical_header_and_payload_are_refused(
             changed[index] = twin
             with pytest.raises(CNOPTokenInvalidException, match="not canonical"):
                 tokens.verify_access_token(".".join(changed))
+
+
+# -- sessions: a stolen refresh token, a session stretched forever, a user who lost access --
+
+
+def test_a_stolen_refresh_token_replayed_after_rotation_ends_the_session(
+    tokens: TokenManager,
+) -> None:
+    stolen = tokens.create_token_pair("alice_01")
+    current = tokens.rotate_refresh_token(stolen.refresh_token)
+    with pytest.raises(CNOPTokenInvalidException, match="reused"):
+        tokens.rotate_refresh_token(stolen.refresh_token)
+    # Before: the rotated family lived on, so a thief who rotated first kept the session.
+    with pytest.raises(CNOPTokenInvalidException, match="revoked"):
+        tokens.rotate_refresh_token(current.refresh_token)
+    with pytest.raises(CNOPTokenInvalidException, match="revoked"):
+        tokens.verify_access_token(current.access_token)
+
+
+def test_rotation_cannot_stretch_a_session_past_its_absolute_lifetime(
+    make_tokens: Callable[..., TokenManager], clock: Any
+) -> None:
+    tokens = make_tokens(session_lifetime=timedelta(days=3))
+    pair = tokens.create_token_pair("alice_01")
+    end = pair.session_expires_at
+    for _ in range(5):
+        clock.advance(20 * 3600)
+        try:
+            pair = tokens.rotate_refresh_token(pair.refresh_token)
+        except CNOPTokenExpiredException:
+            break
+        assert tokens.verify_refresh_token(pair.refresh_token).exp <= end
+    else:
+        pytest.fail("rotation kept a 3-day session alive for 100 hours")
+
+
+def test_a_disabled_user_cannot_refresh_and_a_demoted_one_loses_the_role(
+    make_tokens: Callable[..., TokenManager], clock: Any
+) -> None:
+    roles: dict[str, str | None] = {"alice_01": None, "bob_01": "customer"}
+    tokens = TokenManager(make_tokens().settings, on_refresh=roles.get, clock=clock)
+    disabled = tokens.create_token_pair("alice_01", "admin")
+    with pytest.raises(CNOPTokenInvalidException):
+        tokens.rotate_refresh_token(disabled.refresh_token)
+    demoted = tokens.create_token_pair("bob_01", "admin")
+    fresh = tokens.rotate_refresh_token(demoted.refresh_token)
+    assert tokens.verify_access_token(fresh.access_token).role.value == "customer"
+
+
+def test_a_forged_session_token_without_auth_time_is_refused(
+    tokens: TokenManager, forge: Callable[..., str]
+) -> None:
+    with pytest.raises(CNOPTokenInvalidException, match="auth_time"):
+        tokens.verify_access_token(forge(sid="s-1"))
+    with pytest.raises(CNOPTokenInvalidException, match="sid"):
+        tokens.verify_access_token(forge(auth_time=1_800_000_000))

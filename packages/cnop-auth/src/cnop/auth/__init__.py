@@ -14,7 +14,7 @@ from cnop.auth.gateway import GatewaySigner
 from cnop.auth.keys import JWTKey, KeySet
 from cnop.auth.passwords import PasswordManager
 from cnop.auth.policy import PasswordPolicy
-from cnop.auth.revocation import InMemoryRevocationList, RevocationList
+from cnop.auth.revocation import InMemoryRevocationList, RevocationList, RevocationStore
 from cnop.auth.roles import require_role
 from cnop.auth.settings import TokenSettings
 from cnop.auth.tokens import TokenManager
@@ -31,6 +31,7 @@ __all__ = [
     "PasswordManager",
     "PasswordPolicy",
     "RevocationList",
+    "RevocationStore",
     "TokenClaims",
     "TokenManager",
     "TokenPair",

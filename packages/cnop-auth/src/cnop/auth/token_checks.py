@@ -74,12 +74,15 @@ def check_claims(
     leeway: float,
     issuer: str | None,
     audience: str | None,
+    session_lifetime: float | None = None,
 ) -> TokenClaims:
     """Validate the signed payload and return its typed claims.
 
     Raises ``CNOPTokenExpiredException`` past ``exp`` (+ leeway), otherwise
     ``CNOPTokenInvalidException`` for anything missing, mistyped or out of place.
-    ``expected_type=None`` accepts both token types (for revocation).
+    ``expected_type=None`` accepts both token types (for revocation). A token of a session
+    (``sid``) must carry ``auth_time``, and is expired once ``auth_time`` is more than
+    ``session_lifetime`` seconds ago.
     """
     claims = _json_object_bytes(payload, "payload")
     exp = _timestamp(claims, "exp")
@@ -87,6 +90,18 @@ def check_claims(
     nbf = _timestamp(claims, "nbf")
     if now > exp + leeway:
         raise CNOPTokenExpiredException(details={"reason": "expired"})
+    extra: dict[str, Any] = {}
+    if "sid" in claims or "auth_time" in claims:
+        if not isinstance(claims.get("sid"), str) or "auth_time" not in claims:
+            raise invalid("bad or missing claims: sid, auth_time")
+        auth_time = _timestamp(claims, "auth_time")
+        if auth_time > iat + leeway:
+            raise invalid("session began after the token was issued")
+        if session_lifetime is not None and now > auth_time + session_lifetime + leeway:
+            raise CNOPTokenExpiredException(
+                "The session has ended; sign in again", details={"reason": "session ended"}
+            )
+        extra["auth_time"] = _utc(auth_time)
     if iat > now + leeway:
         raise invalid("issued in the future")
     if nbf > now + leeway:
@@ -99,7 +114,7 @@ def check_claims(
         raise invalid(f"wrong token type (expected {expected_type.value})")
     try:
         return TokenClaims.model_validate(
-            {**claims, "iat": _utc(iat), "nbf": _utc(nbf), "exp": _utc(exp)}
+            {**claims, "iat": _utc(iat), "nbf": _utc(nbf), "exp": _utc(exp), **extra}
         )
     except ValidationError as exc:
         fields = sorted({str(err["loc"][0]) for err in exc.errors() if err["loc"]})
