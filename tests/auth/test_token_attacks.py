@@ -485,3 +485,26 @@ def test_a_forged_session_token_without_auth_time_is_refused(
         tokens.verify_access_token(forge(sid="s-1"))
     with pytest.raises(CNOPTokenInvalidException, match="sid"):
         tokens.verify_access_token(forge(auth_time=1_800_000_000))
+
+
+@pytest.mark.integration
+def test_a_token_logged_out_on_one_instance_is_refused_on_another(
+    make_tokens: Callable[..., TokenManager], clock: Any, redis_url: str, unique_name: Any
+) -> None:
+    from cnop.auth import RedisRevocationStore
+
+    prefix = unique_name("auth-attack")
+    settings = make_tokens().settings
+    a_store = RedisRevocationStore.from_url(redis_url, prefix=prefix)
+    b_store = RedisRevocationStore.from_url(redis_url, prefix=prefix)
+    a = TokenManager(settings, revocation=a_store, clock=clock)
+    b = TokenManager(settings, revocation=b_store, clock=clock)
+    pair = a.create_token_pair("alice_01")
+    a.logout(pair.access_token)
+    # Before: each instance kept its own revocations, so the stolen token worked on B.
+    with pytest.raises(CNOPTokenInvalidException, match="revoked"):
+        b.verify_access_token(pair.access_token)
+    with pytest.raises(CNOPTokenInvalidException, match="revoked"):
+        b.rotate_refresh_token(pair.refresh_token)
+    a_store.close()
+    b_store.close()

@@ -75,7 +75,8 @@ class FastAPIAuth:
                 raise CNOPAuthenticationException("Authentication is required")
             return context
         if self._tokens is not None and credentials is not None:
-            claims = self._tokens.verify_access_token(credentials.credentials)
+            # The async path: a shared revocation store is awaited, never blocks the loop.
+            claims = await self._tokens.verify_access_token_async(credentials.credentials)
             return UserContext(
                 authenticated=True,
                 user_id=claims.sub,
