@@ -62,9 +62,9 @@ def test_access_denied_is_audited(audit_lines: Any, secret: str) -> None:
     with pytest.raises(CNOPException):
         require_role(customer, UserRole.ADMIN)
     signer = GatewaySigner(secret)
-    signed = signer.sign({"X-Authenticated": "false"})
+    signed = signer.sign({"X-Authenticated": "false"}, method="GET", target="/me")
     with pytest.raises(CNOPException):
-        signer.authenticate({**signed, "X-User-ID": "alice_01"})
+        signer.authenticate({**signed, "X-User-ID": "alice_01"}, method="GET", target="/me")
     denied = audit_lines.events("access_denied")
     assert denied[0]["user"] == "alice_01"
     assert denied[0]["reason"] == "missing role"

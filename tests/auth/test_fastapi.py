@@ -115,7 +115,9 @@ def test_role_checks_are_403_problems(client: TestClient, real_tokens: TokenMana
 
 def test_signed_gateway_headers_yield_the_user(client: TestClient, signer: GatewaySigner) -> None:
     headers = signer.sign(
-        {"X-User-ID": "root_admin", "X-User-Role": "admin", "X-Authenticated": "true"}
+        {"X-User-ID": "root_admin", "X-User-Role": "admin", "X-Authenticated": "true"},
+        method="GET",
+        target="/admin",
     )
     assert client.get("/admin", headers=headers).json() == {"admin": "root_admin"}
 
@@ -124,7 +126,9 @@ def test_forged_or_unsigned_gateway_headers_are_refused(
     client: TestClient, signer: GatewaySigner
 ) -> None:
     headers = signer.sign(
-        {"X-User-ID": "alice_01", "X-User-Role": "customer", "X-Authenticated": "true"}
+        {"X-User-ID": "alice_01", "X-User-Role": "customer", "X-Authenticated": "true"},
+        method="GET",
+        target="/admin",
     )
     forged = {**headers, "X-User-Role": "admin"}
     reply = client.get("/admin", headers=forged)
@@ -135,7 +139,9 @@ def test_forged_or_unsigned_gateway_headers_are_refused(
 
 def test_duplicated_identity_header_is_refused(client: TestClient, signer: GatewaySigner) -> None:
     headers = signer.sign(
-        {"X-User-ID": "alice_01", "X-User-Role": "customer", "X-Authenticated": "true"}
+        {"X-User-ID": "alice_01", "X-User-Role": "customer", "X-Authenticated": "true"},
+        method="GET",
+        target="/admin",
     )
     # The signed copy first, a smuggled second copy after it: neither may count.
     doubled = [*headers.items(), ("X-User-Role", "admin")]
@@ -145,7 +151,9 @@ def test_duplicated_identity_header_is_refused(client: TestClient, signer: Gatew
 
 
 def test_signed_anonymous_request_is_401(client: TestClient, signer: GatewaySigner) -> None:
-    headers = signer.sign({"X-Authenticated": "false", "X-Request-ID": "req-7"})
+    headers = signer.sign(
+        {"X-Authenticated": "false", "X-Request-ID": "req-7"}, method="GET", target="/me"
+    )
     reply = client.get("/me", headers=headers)
     assert reply.status_code == 401
     assert reply.json()["request_id"] == "req-7"

@@ -20,7 +20,11 @@ from hypothesis import strategies as st
 from jose import jws
 
 from cnop.auth import JWTKey, KeySet, TokenManager, TokenSettings
-from cnop.exceptions import CNOPTokenExpiredException, CNOPTokenInvalidException
+from cnop.exceptions import (
+    CNOPAuthenticationException,
+    CNOPTokenExpiredException,
+    CNOPTokenInvalidException,
+)
 
 TOKEN_ERRORS = (CNOPTokenInvalidException, CNOPTokenExpiredException)
 
@@ -508,3 +512,41 @@ def test_a_token_logged_out_on_one_instance_is_refused_on_another(
         b.rotate_refresh_token(pair.refresh_token)
     a_store.close()
     b_store.close()
+
+
+# -- gateway headers: replayed, or carried to another route -----------------------------------
+
+
+def test_captured_gateway_headers_cannot_be_replayed(secret: str, clock: Any) -> None:
+    from cnop.auth import GatewaySigner
+
+    signer = GatewaySigner(secret, clock=clock)
+    request = {"method": "POST", "target": "/withdrawals", "body": b'{"amount":"100"}'}
+    captured = signer.sign(
+        {"X-User-ID": "alice_01", "X-User-Role": "customer", "X-Authenticated": "true"},
+        **request,
+    )
+    signer.authenticate(captured, **request)
+    # Before: the same headers were accepted again and again for 60 seconds.
+    with pytest.raises(CNOPAuthenticationException, match="nonce already used"):
+        signer.authenticate(captured, **request)
+
+
+def test_gateway_headers_moved_to_another_route_are_refused(secret: str, clock: Any) -> None:
+    from cnop.auth import GatewaySigner
+
+    signer = GatewaySigner(secret, clock=clock)
+    captured = signer.sign(
+        {"X-User-ID": "alice_01", "X-User-Role": "customer", "X-Authenticated": "true"},
+        method="GET",
+        target="/orders",
+    )
+    # Before: the signature covered only the headers, so it opened any route.
+    for method, target, body in (
+        ("DELETE", "/orders", b""),
+        ("GET", "/admin/users", b""),
+        ("GET", "/orders?user=bob_01", b""),
+        ("POST", "/orders", b'{"qty":"1"}'),
+    ):
+        with pytest.raises(CNOPAuthenticationException, match="bad signature"):
+            signer.authenticate(captured, method=method, target=target, body=body)

@@ -14,9 +14,16 @@ from typing import TYPE_CHECKING, Any
 
 from cnop.auth.__about__ import __version__
 from cnop.auth.claims import AccessToken, TokenClaims, TokenPair, TokenType
-from cnop.auth.context import CONTEXT_HEADERS, SIGNATURE_HEADER, TIMESTAMP_HEADER, UserContext
+from cnop.auth.context import (
+    CONTEXT_HEADERS,
+    NONCE_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    UserContext,
+)
 from cnop.auth.gateway import GatewaySigner
 from cnop.auth.keys import JWTKey, KeySet
+from cnop.auth.nonces import InMemoryNonceStore, NonceStore
 from cnop.auth.passwords import PasswordManager
 from cnop.auth.policy import PasswordPolicy
 from cnop.auth.revocation import InMemoryRevocationList, RevocationList, RevocationStore
@@ -27,10 +34,11 @@ from cnop.auth.tokens import TokenManager
 if TYPE_CHECKING:
     # Not in __all__: a star import must not fail for want of an extra.
     from cnop.auth.dynamodb_store import DynamoDBRevocationStore  # noqa: F401
-    from cnop.auth.redis_store import RedisRevocationStore  # noqa: F401
+    from cnop.auth.redis_store import RedisNonceStore, RedisRevocationStore  # noqa: F401
 
 # Loaded on first use, so `import cnop.auth` never imports redis or boto3.
 _LAZY = {
+    "RedisNonceStore": "cnop.auth.redis_store",
     "RedisRevocationStore": "cnop.auth.redis_store",
     "DynamoDBRevocationStore": "cnop.auth.dynamodb_store",
 }
@@ -45,13 +53,16 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "CONTEXT_HEADERS",
+    "NONCE_HEADER",
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
     "AccessToken",
     "GatewaySigner",
+    "InMemoryNonceStore",
     "InMemoryRevocationList",
     "JWTKey",
     "KeySet",
+    "NonceStore",
     "PasswordManager",
     "PasswordPolicy",
     "RevocationList",

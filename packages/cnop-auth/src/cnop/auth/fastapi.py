@@ -70,7 +70,12 @@ class FastAPIAuth:
         """The authenticated caller; 401 (problem document) when there is none."""
         headers = request.headers
         if self._gateway is not None and SIGNATURE_HEADER in headers:
-            context = self._gateway.authenticate(headers)
+            context = await self._gateway.authenticate_async(
+                headers,
+                method=request.method,
+                target=request_target(request),
+                body=await request.body(),
+            )
             if not context.authenticated:
                 raise CNOPAuthenticationException("Authentication is required")
             return context
@@ -97,6 +102,14 @@ class FastAPIAuth:
             return require_role(user, wanted)
 
         return dependency
+
+
+def request_target(request: Request) -> str:
+    """The path and query exactly as received (percent-encoding untouched), as signed."""
+    raw = request.scope.get("raw_path")
+    path = raw.decode("latin-1") if isinstance(raw, bytes) else request.url.path
+    query = request.scope.get("query_string", b"")
+    return f"{path}?{query.decode('latin-1')}" if query else path
 
 
 def add_problem_handler(app: FastAPI) -> None:

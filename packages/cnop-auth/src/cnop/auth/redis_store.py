@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -35,8 +35,10 @@ from cnop.exceptions import (
 SyncClient = redis.Redis | redis.cluster.RedisCluster
 AsyncClient = redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster
 T = TypeVar("T")
+_S = TypeVar("_S", bound="_RedisStore")
 
 DEFAULT_PREFIX = "cnop-auth:revoked"
+DEFAULT_NONCE_PREFIX = "cnop-auth:nonce"
 _SCHEMES = {
     "redis": ("redis", False),
     "rediss": ("rediss", False),
@@ -47,27 +49,24 @@ _SCHEMES = {
 _UNCERTAIN = (redis_errors.ConnectionError, redis_errors.TimeoutError)
 
 
-class RedisRevocationStore:
-    """Revoked tokens and sessions in Redis.
+class _RedisStore:
+    """The clients, the error mapping and the one atomic write of both Redis stores."""
 
-    >>> store = RedisRevocationStore.from_url("redis://localhost:6379/0")
-    >>> tokens = TokenManager(settings, revocation=store)
-
-    ``client`` serves the blocking methods, ``async_client`` the ``*_async`` ones (either
-    may be omitted if that form is never used). ``prefix`` namespaces the keys.
-    """
+    default_prefix = DEFAULT_PREFIX
 
     def __init__(
         self,
         client: SyncClient | None = None,
         *,
         async_client: AsyncClient | None = None,
-        prefix: str = DEFAULT_PREFIX,
+        prefix: str | None = None,
         target: str = "redis",
         clock: Callable[[], float] = time.time,
     ) -> None:
         if client is None and async_client is None:
-            raise CNOPConfigurationException("RedisRevocationStore needs a client or async_client")
+            raise CNOPConfigurationException(
+                f"{type(self).__name__} needs a client or async_client"
+            )
         if client is not None and not isinstance(client, (redis.Redis, redis.cluster.RedisCluster)):
             raise CNOPConfigurationException("client must be a redis.Redis or RedisCluster")
         if async_client is not None and not isinstance(
@@ -78,12 +77,12 @@ class RedisRevocationStore:
             )
         self._client = client
         self._async_client = async_client
-        self._prefix = store_core.require_prefix(prefix)
+        self._prefix = store_core.require_prefix(self.default_prefix if prefix is None else prefix)
         self._target = target
         self._clock = clock
 
     @classmethod
-    def from_url(cls, url: str, *, prefix: str = DEFAULT_PREFIX) -> RedisRevocationStore:
+    def from_url(cls: type[_S], url: str, *, prefix: str | None = None) -> _S:
         """``redis://``, ``rediss://`` (TLS), ``redis+cluster://``, ``rediss+cluster://``.
 
         Both a blocking and an asyncio client are made (they connect on first use).
@@ -117,36 +116,6 @@ class RedisRevocationStore:
         """Close the asyncio client's connections."""
         if self._async_client is not None:
             await self._async_client.aclose()
-
-    # -- blocking --------------------------------------------------------------------------
-
-    def is_revoked(self, jti: str, sid: str | None = None) -> bool:
-        keys = self._check_keys(jti, sid)
-        client = self._sync()
-        return bool(self._run(lambda: client.exists(*keys)))
-
-    def revoke(self, jti: str, expires_at: datetime, sid: str | None = None) -> bool:
-        key, _ = store_core.redis_keys(self._prefix, *self._ids(jti, sid))
-        return self._claim(key, expires_at)
-
-    def revoke_session(self, sid: str, expires_at: datetime) -> bool:
-        key = store_core.session_key(self._prefix, store_core.require_id(sid, "sid"))
-        return self._claim(key, expires_at)
-
-    # -- asyncio ---------------------------------------------------------------------------
-
-    async def is_revoked_async(self, jti: str, sid: str | None = None) -> bool:
-        keys = self._check_keys(jti, sid)
-        client = self._async()
-        return bool(await self._run_async(lambda: client.exists(*keys)))
-
-    async def revoke_async(self, jti: str, expires_at: datetime, sid: str | None = None) -> bool:
-        key, _ = store_core.redis_keys(self._prefix, *self._ids(jti, sid))
-        return await self._claim_async(key, expires_at)
-
-    async def revoke_session_async(self, sid: str, expires_at: datetime) -> bool:
-        key = store_core.session_key(self._prefix, store_core.require_id(sid, "sid"))
-        return await self._claim_async(key, expires_at)
 
     # -- the one write: SET NX PX, then (only if refused) was it our own? -------------------
 
@@ -243,6 +212,70 @@ class RedisRevocationStore:
             f"Revocation store {self._target} refused a command ({type(exc).__name__})",
             details={"backend": "redis", "target": self._target},
         )
+
+
+class RedisRevocationStore(_RedisStore):
+    """Revoked tokens and sessions in Redis.
+
+    >>> store = RedisRevocationStore.from_url("redis://localhost:6379/0")
+    >>> tokens = TokenManager(settings, revocation=store)
+
+    ``client`` serves the blocking methods, ``async_client`` the ``*_async`` ones (either
+    may be omitted if that form is never used). ``prefix`` namespaces the keys.
+    """
+
+    # -- blocking --------------------------------------------------------------------------
+
+    def is_revoked(self, jti: str, sid: str | None = None) -> bool:
+        keys = self._check_keys(jti, sid)
+        client = self._sync()
+        return bool(self._run(lambda: client.exists(*keys)))
+
+    def revoke(self, jti: str, expires_at: datetime, sid: str | None = None) -> bool:
+        key, _ = store_core.redis_keys(self._prefix, *self._ids(jti, sid))
+        return self._claim(key, expires_at)
+
+    def revoke_session(self, sid: str, expires_at: datetime) -> bool:
+        key = store_core.session_key(self._prefix, store_core.require_id(sid, "sid"))
+        return self._claim(key, expires_at)
+
+    # -- asyncio ---------------------------------------------------------------------------
+
+    async def is_revoked_async(self, jti: str, sid: str | None = None) -> bool:
+        keys = self._check_keys(jti, sid)
+        client = self._async()
+        return bool(await self._run_async(lambda: client.exists(*keys)))
+
+    async def revoke_async(self, jti: str, expires_at: datetime, sid: str | None = None) -> bool:
+        key, _ = store_core.redis_keys(self._prefix, *self._ids(jti, sid))
+        return await self._claim_async(key, expires_at)
+
+    async def revoke_session_async(self, sid: str, expires_at: datetime) -> bool:
+        key = store_core.session_key(self._prefix, store_core.require_id(sid, "sid"))
+        return await self._claim_async(key, expires_at)
+
+
+class RedisNonceStore(_RedisStore):
+    """Used gateway nonces in Redis (``SET NX EX``), shared by every instance.
+
+    >>> signer = GatewaySigner.from_env(nonces=RedisNonceStore.from_url(url))
+    """
+
+    default_prefix = DEFAULT_NONCE_PREFIX
+
+    def use_once(self, nonce: str, ttl_seconds: int) -> bool:
+        return self._claim(self._nonce_key(nonce), self._expiry(ttl_seconds))
+
+    async def use_once_async(self, nonce: str, ttl_seconds: int) -> bool:
+        return await self._claim_async(self._nonce_key(nonce), self._expiry(ttl_seconds))
+
+    def _nonce_key(self, nonce: str) -> str:
+        return f"{self._prefix}:{store_core.require_id(nonce, 'nonce')}"
+
+    def _expiry(self, ttl_seconds: int) -> datetime:
+        if isinstance(ttl_seconds, bool) or not isinstance(ttl_seconds, int) or ttl_seconds < 1:
+            raise CNOPConfigurationException("ttl_seconds must be a positive whole number")
+        return datetime.fromtimestamp(self._clock() + ttl_seconds, tz=timezone.utc)
 
 
 def _is_owner(stored: Any, owner: str) -> bool:
