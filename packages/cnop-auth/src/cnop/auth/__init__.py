@@ -22,6 +22,7 @@ from cnop.auth.context import (
     UserContext,
 )
 from cnop.auth.gateway import GatewaySigner
+from cnop.auth.jwks import JWKSClient
 from cnop.auth.keys import JWTKey, KeySet
 from cnop.auth.nonces import InMemoryNonceStore, NonceStore
 from cnop.auth.passwords import PasswordManager
@@ -60,6 +61,7 @@ __all__ = [
     "GatewaySigner",
     "InMemoryNonceStore",
     "InMemoryRevocationList",
+    "JWKSClient",
     "JWTKey",
     "KeySet",
     "NonceStore",

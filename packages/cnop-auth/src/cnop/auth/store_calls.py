@@ -10,8 +10,9 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
+from cnop.auth.keys import KeySet
 from cnop.auth.revocation import RevocationStore
 from cnop.exceptions import CNOPConfigurationException, UserRole
 
@@ -21,8 +22,17 @@ T = TypeVar("T")
 RefreshAnswer = UserRole | str | None
 RefreshHook = Callable[[str], RefreshAnswer | Awaitable[RefreshAnswer]]
 
-#: The name of the hook call (every other call is a store method of that name).
+#: The name of the hook call and of the key-set call (every other call is a store method).
 ON_REFRESH = "on_refresh"
+KEYS = "keys"
+
+
+class KeySource(Protocol):
+    """Where a verifying manager gets its keys (a :class:`~cnop.auth.JWKSClient`)."""
+
+    def keys(self, kid: str | None = None) -> KeySet: ...
+
+    async def keys_async(self, kid: str | None = None) -> KeySet: ...
 
 
 @dataclass(frozen=True)
@@ -36,12 +46,19 @@ class Call:
 Flow = Generator[Call, Any, T]
 
 
-def run(flow: Flow[T], store: RevocationStore, hook: RefreshHook | None) -> T:
+def run(
+    flow: Flow[T],
+    store: RevocationStore,
+    hook: RefreshHook | None,
+    keys: KeySource | None = None,
+) -> T:
     """Drive ``flow`` with blocking calls."""
     try:
         call = next(flow)
         while True:
-            if call.method == ON_REFRESH:
+            if call.method == KEYS:
+                result: Any = _key_source(keys).keys(*call.args)
+            elif call.method == ON_REFRESH:
                 result = _call_hook(hook, call)
                 if inspect.isawaitable(result):
                     _discard(result)
@@ -55,12 +72,19 @@ def run(flow: Flow[T], store: RevocationStore, hook: RefreshHook | None) -> T:
         return done.value  # type: ignore[no-any-return]
 
 
-async def run_async(flow: Flow[T], store: RevocationStore, hook: RefreshHook | None) -> T:
+async def run_async(
+    flow: Flow[T],
+    store: RevocationStore,
+    hook: RefreshHook | None,
+    keys: KeySource | None = None,
+) -> T:
     """Drive ``flow`` awaiting the store's ``*_async`` methods (and an async hook)."""
     try:
         call = next(flow)
         while True:
-            if call.method == ON_REFRESH:
+            if call.method == KEYS:
+                result: Any = await _key_source(keys).keys_async(*call.args)
+            elif call.method == ON_REFRESH:
                 result = _call_hook(hook, call)
                 if inspect.isawaitable(result):
                     result = await result
@@ -69,6 +93,12 @@ async def run_async(flow: Flow[T], store: RevocationStore, hook: RefreshHook | N
             call = flow.send(result)
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
+
+
+def _key_source(keys: KeySource | None) -> KeySource:
+    if keys is None:  # flows only ask when there is a key source
+        raise CNOPConfigurationException("no key source is configured")
+    return keys
 
 
 def _call_hook(hook: RefreshHook | None, call: Call) -> Any:

@@ -66,6 +66,21 @@ def select_key(token: str, keys: KeySet, max_bytes: int) -> JWTKey:
     return key
 
 
+def header_kid(token: Any) -> str | None:
+    """The ``kid`` a token's header names, or ``None``; never raises (nothing is trusted
+    yet: this only tells a key source which key to look for)."""
+    if isinstance(token, bytes):
+        token = token.decode("ascii", errors="replace")
+    if not isinstance(token, str) or len(token) > 65536 or token.count(".") != 2:
+        return None
+    try:
+        header = _json_object(token.split(".", 1)[0], "header")
+    except CNOPTokenInvalidException:
+        return None
+    kid = header.get("kid")
+    return kid if isinstance(kid, str) and 1 <= len(kid) <= 64 and kid.isprintable() else None
+
+
 def check_claims(
     payload: bytes,
     *,

@@ -20,9 +20,25 @@ from cnop.auth.revocation import (
     RevocationStore,
     as_store,
 )
-from cnop.auth.settings import MAX_LIFETIME, TokenSettings
-from cnop.auth.store_calls import ON_REFRESH, Call, Flow, RefreshHook, run, run_async
-from cnop.auth.token_checks import check_claims, invalid, select_key
+from cnop.auth.settings import (
+    DEFAULT_AUDIENCE,
+    DEFAULT_ISSUER,
+    DEFAULT_LEEWAY,
+    DEFAULT_SESSION_DAYS,
+    MAX_LIFETIME,
+    TokenSettings,
+)
+from cnop.auth.store_calls import (
+    KEYS,
+    ON_REFRESH,
+    Call,
+    Flow,
+    KeySource,
+    RefreshHook,
+    run,
+    run_async,
+)
+from cnop.auth.token_checks import check_claims, header_kid, invalid, select_key
 from cnop.exceptions import (
     CNOPConfigurationException,
     CNOPException,
@@ -33,6 +49,7 @@ from cnop.exceptions import (
 )
 
 _TOKEN_ERRORS = (CNOPTokenInvalidException, CNOPTokenExpiredException)
+_DEFAULT_SESSION = timedelta(days=DEFAULT_SESSION_DAYS)
 
 
 class TokenManager:
@@ -60,6 +77,7 @@ class TokenManager:
         revocation: RevocationStore | RevocationList | None = None,
         on_refresh: RefreshHook | None = None,
         clock: Callable[[], float] = time.time,
+        key_source: KeySource | None = None,
     ) -> None:
         if not isinstance(settings, TokenSettings):
             raise CNOPConfigurationException("TokenManager needs a TokenSettings")
@@ -76,6 +94,7 @@ class TokenManager:
             revocation if revocation is not None else InMemoryRevocationList(clock)
         )
         self._on_refresh = on_refresh
+        self._key_source = key_source
         self._clock = clock
         self._leeway = settings.leeway.total_seconds()
         self._session_seconds = int(settings.session_lifetime.total_seconds())
@@ -89,6 +108,41 @@ class TokenManager:
     ) -> TokenManager:
         """A manager configured by :meth:`TokenSettings.from_env`."""
         return cls(TokenSettings.from_env(), revocation=revocation, on_refresh=on_refresh)
+
+    @classmethod
+    def from_jwks(
+        cls,
+        jwks: KeySource,
+        *,
+        issuer: str | None = DEFAULT_ISSUER,
+        audience: str | None = DEFAULT_AUDIENCE,
+        leeway: timedelta = DEFAULT_LEEWAY,
+        session_lifetime: timedelta = _DEFAULT_SESSION,
+        revocation: RevocationStore | RevocationList | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> TokenManager:
+        """A manager that verifies with the keys of a :class:`~cnop.auth.JWKSClient`.
+
+        It holds no signing key: issuing or rotating raises ``CNOPConfigurationException``.
+        Pass the auth service's shared ``revocation`` store so logouts are honoured here.
+        """
+        if not callable(getattr(jwks, "keys", None)) or not callable(
+            getattr(jwks, "keys_async", None)
+        ):
+            raise CNOPConfigurationException("jwks must be a JWKSClient (keys and keys_async)")
+        settings = TokenSettings(
+            keys=KeySet.verifying(()),
+            issuer=issuer,
+            audience=audience,
+            leeway=leeway,
+            session_lifetime=session_lifetime,
+        )
+        return cls(settings, revocation=revocation, clock=clock, key_source=jwks)
+
+    @property
+    def can_issue(self) -> bool:
+        """Whether this manager holds a signing key (a JWKS-built one only verifies)."""
+        return self._keys.can_sign
 
     @property
     def settings(self) -> TokenSettings:
@@ -131,22 +185,28 @@ class TokenManager:
         out, and the reuse is audited. The new refresh token never outlives the session.
         ``on_refresh`` (if set) gives the role the new tokens carry, or refuses.
         """
-        return run(self._rotate_flow(refresh_token), self._store, self._on_refresh)
+        self._require_signing()
+        return run(
+            self._rotate_flow(refresh_token), self._store, self._on_refresh, self._key_source
+        )
 
     async def rotate_refresh_token_async(self, refresh_token: str) -> TokenPair:
         """:meth:`rotate_refresh_token` without blocking the event loop on the store."""
-        return await run_async(self._rotate_flow(refresh_token), self._store, self._on_refresh)
+        self._require_signing()
+        return await run_async(
+            self._rotate_flow(refresh_token), self._store, self._on_refresh, self._key_source
+        )
 
     def logout(self, token: str) -> TokenClaims:
         """Revoke the session of ``token`` (access or refresh): all its tokens are refused.
 
         A token outside any session is revoked alone. Returns the token's claims.
         """
-        return run(self._logout_flow(token), self._store, None)
+        return run(self._logout_flow(token), self._store, None, self._key_source)
 
     async def logout_async(self, token: str) -> TokenClaims:
         """:meth:`logout` without blocking the event loop on the store."""
-        return await run_async(self._logout_flow(token), self._store, None)
+        return await run_async(self._logout_flow(token), self._store, None, self._key_source)
 
     def revoke_token(self, token: str) -> TokenClaims:
         """The same as :meth:`logout` (kept for callers of earlier versions)."""
@@ -156,30 +216,42 @@ class TokenManager:
 
     def verify_access_token(self, token: str) -> TokenClaims:
         """The claims of a valid, unrevoked access token (a refresh token is refused)."""
-        return run(self._verify_flow(token, TokenType.ACCESS), self._store, None)
+        return run(self._verify_flow(token, TokenType.ACCESS), self._store, None, self._key_source)
 
     async def verify_access_token_async(self, token: str) -> TokenClaims:
         """:meth:`verify_access_token` without blocking the event loop on the store."""
-        return await run_async(self._verify_flow(token, TokenType.ACCESS), self._store, None)
+        return await run_async(
+            self._verify_flow(token, TokenType.ACCESS), self._store, None, self._key_source
+        )
 
     def verify_refresh_token(self, token: str) -> TokenClaims:
         """The claims of a valid, unrevoked refresh token (an access token is refused)."""
-        return run(self._verify_flow(token, TokenType.REFRESH), self._store, None)
+        return run(self._verify_flow(token, TokenType.REFRESH), self._store, None, self._key_source)
 
     async def verify_refresh_token_async(self, token: str) -> TokenClaims:
         """:meth:`verify_refresh_token` without blocking the event loop on the store."""
-        return await run_async(self._verify_flow(token, TokenType.REFRESH), self._store, None)
+        return await run_async(
+            self._verify_flow(token, TokenType.REFRESH), self._store, None, self._key_source
+        )
 
     # -- the flows (no I/O: they yield what they need from the store) ----------------------
 
+    def _keys_for(self, token: Any) -> Flow[KeySet]:
+        if self._key_source is None:
+            return self._keys
+        keys: KeySet = yield Call(KEYS, (header_kid(token),))
+        return keys
+
     def _verify_flow(self, token: Any, expected: TokenType | None) -> Flow[TokenClaims]:
-        claims = self._checked(token, expected)
+        keys = yield from self._keys_for(token)
+        claims = self._checked(token, expected, keys)
         if (yield Call("is_revoked", (claims.jti, claims.sid))):
             self._refused("revoked", expected, claims)
         return claims
 
     def _rotate_flow(self, refresh_token: Any) -> Flow[TokenPair]:
-        claims = self._checked(refresh_token, TokenType.REFRESH)
+        keys = yield from self._keys_for(refresh_token)
+        claims = self._checked(refresh_token, TokenType.REFRESH, keys)
         sid, started = claims.sid, claims.auth_time
         if sid is None or started is None:
             self._refused("refresh token without a session", TokenType.REFRESH, claims)
@@ -218,10 +290,10 @@ class TokenManager:
 
     # -- checks ----------------------------------------------------------------------------
 
-    def _checked(self, token: Any, expected: TokenType | None) -> TokenClaims:
+    def _checked(self, token: Any, expected: TokenType | None, keys: KeySet) -> TokenClaims:
         """Signature and claims (pure); a refusal is audited."""
         try:
-            return self._check(token, expected)
+            return self._check(token, expected, keys)
         except _TOKEN_ERRORS as exc:
             security_events.token_refused(
                 str(exc.details.get("reason", exc.code)),
@@ -229,7 +301,7 @@ class TokenManager:
             )
             raise
 
-    def _check(self, token: Any, expected: TokenType | None) -> TokenClaims:
+    def _check(self, token: Any, expected: TokenType | None, keys: KeySet) -> TokenClaims:
         if isinstance(token, bytes):
             try:
                 token = token.decode("ascii")
@@ -237,7 +309,7 @@ class TokenManager:
                 raise invalid("not ASCII") from None
         if not isinstance(token, str):
             raise invalid("not a string")
-        key = select_key(token, self._keys, self._settings.max_token_bytes)
+        key = select_key(token, keys, self._settings.max_token_bytes)
         try:
             payload = jws.verify(token, key.verifier, algorithms=[key.algorithm])
         except Exception:
@@ -253,6 +325,11 @@ class TokenManager:
             audience=self._settings.audience,
             session_lifetime=self._session_seconds,
         )
+
+    def _require_signing(self) -> None:
+        if not self._keys.can_sign:
+            # Checked before the refresh token is spent: a verifier must not consume it.
+            self._keys.signing_key  # noqa: B018 (raises the explanatory error)
 
     @staticmethod
     def _refused(reason: str, expected: TokenType | None, claims: TokenClaims) -> NoReturn:
@@ -336,10 +413,6 @@ class TokenManager:
         if self._settings.audience is not None:
             claims["aud"] = self._settings.audience
         key = self._keys.signing_key
-        if key.signer is None:
-            raise CNOPConfigurationException(
-                "This TokenManager only verifies: it has no signing key"
-            )
         headers = {"kid": key.kid} if key.kid is not None else None
         try:
             token = jws.sign(claims, key.signer, headers=headers, algorithm=key.algorithm)
