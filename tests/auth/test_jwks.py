@@ -361,3 +361,53 @@ def test_an_hmac_issuer_has_no_jwks_to_serve(tokens: TokenManager) -> None:
         add_jwks_route(FastAPI(), tokens)
     with pytest.raises(CNOPConfigurationException):
         add_jwks_route(FastAPI(), "tokens")  # type: ignore[arg-type]
+
+
+def test_while_one_thread_fetches_the_others_verify_with_the_cached_keys(
+    server: JWKSServer, keys: list[JWTKey], clock: Any
+) -> None:
+    issuer = _issuer(keys[0], clock=clock)
+    server.publish(issuer)
+    release = threading.Event()
+    fetching = threading.Event()
+    calls: list[int] = []
+
+    def slow_fetch(url: str, timeout: float) -> bytes:
+        calls.append(1)
+        if len(calls) > 1:  # the re-fetch after the TTL hangs until released
+            fetching.set()
+            release.wait(timeout=60)
+        return server.document
+
+    jwks = JWKSClient(server.url, fetch=slow_fetch, clock=clock)
+    verifier = TokenManager.from_jwks(jwks, clock=clock)
+    token = issuer.create_access_token("alice_01", expires_delta=timedelta(hours=1)).access_token
+    verifier.verify_access_token(token)
+    clock.advance(301)
+    refresher = threading.Thread(target=verifier.verify_access_token, args=(token,))
+    refresher.start()
+    assert fetching.wait(timeout=60)
+    # The fetch is stuck; this verification neither waits for it nor starts another.
+    assert verifier.verify_access_token(token).sub == "alice_01"
+    assert asyncio.run(verifier.verify_access_token_async(token)).sub == "alice_01"
+    assert len(calls) == 2
+    release.set()
+    refresher.join(timeout=60)
+    assert not refresher.is_alive()
+
+
+def test_a_fetch_that_raises_anything_keeps_the_keys(keys: list[JWTKey], clock: Any) -> None:
+    issuer = _issuer(keys[0], clock=clock)
+    documents = [json.dumps(issuer.jwks()).encode()]
+
+    def flaky(url: str, timeout: float) -> bytes:
+        if documents:
+            return documents.pop()
+        raise RuntimeError("socket exploded")
+
+    jwks = JWKSClient("https://auth.invalid/jwks", fetch=flaky, clock=clock)
+    verifier = TokenManager.from_jwks(jwks, clock=clock)
+    token = issuer.create_access_token("alice_01", expires_delta=timedelta(hours=1)).access_token
+    assert verifier.verify_access_token(token)
+    clock.advance(301)
+    assert verifier.verify_access_token(token).sub == "alice_01"

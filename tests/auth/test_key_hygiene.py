@@ -223,3 +223,14 @@ def test_mistyped_settings_fields_are_refused_naming_the_field(
     with pytest.raises(CNOPConfigurationException) as caught:
         TokenSettings(keys=KeySet(JWTKey.hmac(secret)), **{field: value})
     assert f"TokenSettings.{field}" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "variable", ["JWT_ACCESS_TOKEN_EXPIRE_MINUTES", "JWT_REFRESH_TOKEN_EXPIRE_DAYS"]
+)
+@pytest.mark.parametrize("value", ["\u0661\u0660", "\uff11\uff10", "1_0", "9" * 5000])
+def test_numeric_settings_take_ascii_digits_only(secret: str, variable: str, value: str) -> None:
+    # int() reads other scripts' digits, full-width digits and underscores; 5000 digits
+    # is past what int() parses at all.
+    with pytest.raises(CNOPConfigurationException, match=variable):
+        TokenSettings.from_env({"JWT_SECRET_KEY": secret, variable: value})

@@ -13,6 +13,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 try:
@@ -98,9 +99,7 @@ class DynamoDBRevocationStore:
         if sid is not None:
             keys.append(f"sid#{store_core.require_id(sid, 'sid')}")
         now = self._clock()
-        return any(
-            int(item[EXPIRES]["N"]) > now for item in self._get_items(keys) if EXPIRES in item
-        )
+        return any(_expiry(item) > now for item in self._get_items(keys))
 
     def revoke(self, jti: str, expires_at: datetime, sid: str | None = None) -> bool:
         if sid is not None:
@@ -188,6 +187,14 @@ class DynamoDBRevocationStore:
             f"Revocation table {self._table} did not answer in {_READ_ATTEMPTS} attempts",
             details={"backend": "dynamodb", "table": self._table},
         )
+
+
+def _expiry(item: dict[str, Any]) -> float:
+    """An item's ``expires_at``; one without a readable expiry never expires (fail closed)."""
+    try:
+        return float(Decimal(item[EXPIRES]["N"]))
+    except (KeyError, TypeError, ArithmeticError, ValueError):
+        return float("inf")
 
 
 def _code(exc: ClientError) -> str:

@@ -77,7 +77,8 @@ class JWKSClient:
         self._timeout = timeout.total_seconds()
         self._fetch: Fetcher = fetch if fetch is not None else _http_get
         self._clock = clock
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the cached state; never held across a fetch
+        self._fetching = threading.Lock()  # one fetch at a time
         self._keys: KeySet | None = None
         self._fetched_at = float("-inf")  # last successful fetch
         self._tried_at = float("-inf")  # last attempt, successful or not
@@ -87,10 +88,24 @@ class JWKSClient:
         return self._url
 
     def keys(self, kid: str | None = None) -> KeySet:
-        """The current keys; fetched first when stale, or when ``kid`` is new to them."""
+        """The current keys; fetched first when stale, or when ``kid`` is new to them.
+
+        One thread fetches at a time; while it does, the others go on with the cached keys
+        (or, before the first good fetch, wait for it).
+        """
         with self._lock:
-            if self._needs_fetch(kid):
-                self._refresh()
+            due = self._needs_fetch(kid)
+            cached = self._keys
+        if due:
+            if cached is None:
+                with self._fetching:
+                    self._refresh_if_due(kid)
+            elif self._fetching.acquire(blocking=False):
+                try:
+                    self._refresh_if_due(kid)
+                finally:
+                    self._fetching.release()
+        with self._lock:
             if self._keys is None:
                 raise CNOPServiceUnavailableException(
                     f"No signing keys could be fetched from {self._url} yet",
@@ -100,13 +115,17 @@ class JWKSClient:
 
     async def keys_async(self, kid: str | None = None) -> KeySet:
         """:meth:`keys` without blocking the event loop (a fetch runs in a worker thread)."""
-        with self._lock:
-            cached = self._keys if not self._needs_fetch(kid) else None
-        if cached is not None:
-            return cached
+        # Never wait for the lock on the event loop: if it is busy, the worker thread waits.
+        if self._lock.acquire(blocking=False):
+            try:
+                cached = None if self._needs_fetch(kid) else self._keys
+            finally:
+                self._lock.release()
+            if cached is not None:
+                return cached
         return await asyncio.to_thread(self.keys, kid)
 
-    # -- internals (called with the lock held) ---------------------------------------------
+    # -- internals ---------------------------------------------------------------------
 
     def _needs_fetch(self, kid: str | None) -> bool:
         now = self._clock()
@@ -116,23 +135,27 @@ class JWKSClient:
             return True
         return kid is not None and self._keys.for_kid(kid) is None
 
-    def _refresh(self) -> None:
-        now = self._clock()
-        self._tried_at = now
+    def _refresh_if_due(self, kid: str | None) -> None:
+        """Fetch (holding ``_fetching``, not ``_lock``: the HTTP call blocks no reader)."""
+        with self._lock:
+            if not self._needs_fetch(kid):
+                return  # another thread fetched while this one waited
+            now = self._clock()
+            self._tried_at = now
         try:
-            document = self._fetch(self._url, self._timeout)
-            keys = parse_jwks(document)
-        except CNOPException as exc:
+            keys = parse_jwks(self._fetch(self._url, self._timeout))
+        except Exception as exc:  # a custom fetch may raise anything; none of it escapes
             auth_log.warning(
                 action=LogAction.AUTH_FAILED,
                 message="JWKS fetch failed; keeping the last good keys",
                 jwks_url=self._url,
-                reason=exc.message,
+                reason=exc.message if isinstance(exc, CNOPException) else type(exc).__name__,
                 have_keys=self._keys is not None,
             )
             return
-        self._keys = keys
-        self._fetched_at = now
+        with self._lock:
+            self._keys = keys
+            self._fetched_at = now
 
 
 def parse_jwks(document: bytes) -> KeySet:
