@@ -242,12 +242,12 @@ def test_dynamodb_items_past_their_expiry_count_as_absent(
 
 
 class _RedisLosingFirstReply(redis.Redis):
-    """A real client whose first SET is applied by the server but whose reply is lost."""
+    """A real client whose first write is applied by the server but whose reply is lost."""
 
     lost = 0
 
-    def set(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        result = super().set(*args, **kwargs)
+    def eval(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        result = super().eval(*args, **kwargs)
         if self.lost == 0:
             self.lost += 1
             raise redis.ConnectionError("connection reset after the command was sent")
@@ -260,7 +260,7 @@ def test_redis_a_revocation_whose_reply_was_lost_is_still_ours(
     client = _RedisLosingFirstReply.from_url(redis_url)
     store = RedisRevocationStore(client, prefix=unique_name("auth-test"))
     jti, sid = _ids(unique_name)
-    # Sent again after the reset, the SET NX is refused: the entry is our own first write.
+    # Sent again after the reset, SET NX is refused: the entry is our own first write.
     assert store.revoke(jti, _later(), sid) is True
     assert client.lost == 1
     assert store.revoke(jti, _later(), sid) is False  # someone else's from now on

@@ -45,6 +45,13 @@ _SCHEMES = {
     "redis+cluster": ("redis", True),
     "rediss+cluster": ("rediss", True),
 }
+# SET NX PX, atomic; refused, it still answers 1 when the entry carries our own mark (our
+# first attempt landed but its reply was lost), so a re-send is not mistaken for a rival.
+_CLAIM_SCRIPT = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
+return 0
+"""
 # Errors after which a write may or may not have been applied.
 _UNCERTAIN = (redis_errors.ConnectionError, redis_errors.TimeoutError)
 
@@ -117,39 +124,22 @@ class _RedisStore:
         if self._async_client is not None:
             await self._async_client.aclose()
 
-    # -- the one write: SET NX PX, then (only if refused) was it our own? -------------------
+    # -- the one write: SET NX PX, or (if refused) is the entry our own? -------------------
 
     def _claim(self, key: str, expires_at: datetime) -> bool:
-        ttl = store_core.ttl_ms(store_core.require_expiry(expires_at), self._clock())
-        owner = store_core.new_owner()
+        args = self._claim_args(key, expires_at)
         client = self._sync()
-        for attempt in range(store_core.WRITE_ATTEMPTS):
-            try:
-                if client.set(key, owner, nx=True, px=ttl):
-                    return True
-                return _is_owner(client.get(key), owner)
-            except _UNCERTAIN as exc:
-                if attempt + 1 == store_core.WRITE_ATTEMPTS:
-                    raise self._map(exc) from None
-            except (redis_errors.RedisError, redis_errors.RedisClusterException) as exc:
-                raise self._map(exc) from None
-        raise AssertionError("unreachable")  # pragma: no cover
+        return bool(self._run(lambda: client.eval(*args)))
 
     async def _claim_async(self, key: str, expires_at: datetime) -> bool:
-        ttl = store_core.ttl_ms(store_core.require_expiry(expires_at), self._clock())
-        owner = store_core.new_owner()
+        args = self._claim_args(key, expires_at)
         client = self._async()
-        for attempt in range(store_core.WRITE_ATTEMPTS):
-            try:
-                if await client.set(key, owner, nx=True, px=ttl):
-                    return True
-                return _is_owner(await client.get(key), owner)
-            except _UNCERTAIN as exc:
-                if attempt + 1 == store_core.WRITE_ATTEMPTS:
-                    raise self._map(exc) from None
-            except (redis_errors.RedisError, redis_errors.RedisClusterException) as exc:
-                raise self._map(exc) from None
-        raise AssertionError("unreachable")  # pragma: no cover
+        return bool(await self._run_async(lambda: client.eval(*args)))
+
+    def _claim_args(self, key: str, expires_at: datetime) -> tuple[Any, ...]:
+        ttl = store_core.ttl_ms(store_core.require_expiry(expires_at), self._clock())
+        # One owner mark per call, the same on a re-send after a lost reply.
+        return (_CLAIM_SCRIPT, 1, key, store_core.new_owner(), ttl)
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -179,7 +169,7 @@ class _RedisStore:
         return self._async_client
 
     def _run(self, command: Callable[[], Any]) -> Any:
-        # Reads are safe to send twice.
+        # Safe to send twice: reads, and the claim script (it recognises its own write).
         for attempt in range(store_core.WRITE_ATTEMPTS):
             try:
                 return command()
@@ -276,12 +266,6 @@ class RedisNonceStore(_RedisStore):
         if isinstance(ttl_seconds, bool) or not isinstance(ttl_seconds, int) or ttl_seconds < 1:
             raise CNOPConfigurationException("ttl_seconds must be a positive whole number")
         return datetime.fromtimestamp(self._clock() + ttl_seconds, tz=timezone.utc)
-
-
-def _is_owner(stored: Any, owner: str) -> bool:
-    if isinstance(stored, bytes):
-        stored = stored.decode("ascii", errors="replace")
-    return bool(stored == owner)
 
 
 def _parse_url(url: str) -> tuple[str, bool, str]:
