@@ -169,3 +169,51 @@ def test_configuration_mistakes_are_refused() -> None:
 def test_the_bearer_scheme_appears_in_openapi(client: TestClient) -> None:
     schemes = client.get("/openapi.json").json()["components"]["securitySchemes"]
     assert schemes["HTTPBearer"]["scheme"] == "bearer"
+
+
+class _AsyncOnlyStore:
+    """A revocation store whose blocking methods must never be called from the app."""
+
+    def __init__(self) -> None:
+        self.revoked: set[str] = set()
+        self.async_calls = 0
+
+    def is_revoked(self, jti: str, sid: str | None = None) -> bool:
+        raise AssertionError("a blocking store call on the event loop")
+
+    def revoke(self, jti: str, expires_at: Any, sid: str | None = None) -> bool:
+        raise AssertionError("a blocking store call on the event loop")
+
+    def revoke_session(self, sid: str, expires_at: Any) -> bool:
+        raise AssertionError("a blocking store call on the event loop")
+
+    async def is_revoked_async(self, jti: str, sid: str | None = None) -> bool:
+        self.async_calls += 1
+        return jti in self.revoked or (sid is not None and f"sid:{sid}" in self.revoked)
+
+    async def revoke_async(self, jti: str, expires_at: Any, sid: str | None = None) -> bool:
+        self.revoked.add(jti)
+        return True
+
+    async def revoke_session_async(self, sid: str, expires_at: Any) -> bool:
+        self.revoked.add(f"sid:{sid}")
+        return True
+
+
+def test_the_bearer_dependency_awaits_the_revocation_store(secret: str) -> None:
+    store = _AsyncOnlyStore()
+    tokens = TokenManager(TokenSettings(keys=KeySet(JWTKey.hmac(secret))), revocation=store)
+    app = FastAPI()
+    add_problem_handler(app)
+    auth = FastAPIAuth(tokens=tokens)
+
+    @app.get("/me")
+    def me(user: Annotated[UserContext, Depends(auth.current_user)]) -> dict[str, Any]:
+        return {"user": user.user_id}
+
+    client = TestClient(app)
+    pair = tokens.create_token_pair("alice_01")
+    assert client.get("/me", headers=bearer(pair.access_token)).json() == {"user": "alice_01"}
+    assert store.async_calls == 1
+    store.revoked.add(f"sid:{pair.session_id}")  # logged out elsewhere in the fleet
+    assert client.get("/me", headers=bearer(pair.access_token)).status_code == 401
