@@ -190,15 +190,17 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one linear story
                 "X-User-ID": claims.sub,
                 "X-User-Role": claims.role.value,
                 "X-Authenticated": "true",
-            }
+            },
+            method="GET",
+            target="/orders",
         )
-        context = gateway.authenticate(headers)
+        context = gateway.authenticate(headers, method="GET", target="/orders")
         story.say(
             f"user context: {context.user_id} ({context.role.value if context.role else '-'})"
             f", request {context.request_id}"
         )
         try:
-            gateway.authenticate({**headers, "X-User-ID": bob})
+            gateway.authenticate({**headers, "X-User-ID": bob}, method="GET", target="/orders")
         except CNOPException as exc:
             story.say(f"the same headers naming {bob} are refused: {exc.message}")
 
