@@ -244,7 +244,9 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one linear story
             placed = flows.place_limit_order(
                 me,
                 OrderCreate(
-                    order_type=OrderType.LIMIT_BUY, asset_id="BTC", quantity=Decimal("0.01"),
+                    order_type=OrderType.LIMIT_BUY,
+                    asset_id="BTC",
+                    quantity=Decimal("0.01"),
                     limit_price=Decimal(62000),
                 ),
             )

@@ -68,7 +68,9 @@ def test_bad_references_and_descriptions_are_refused(
 
 
 def test_an_operator_adjusts_a_balance_and_a_holding_with_new_records(
-    flows: Any, data_settings: DataSettings, make_user: Callable[[], str],
+    flows: Any,
+    data_settings: DataSettings,
+    make_user: Callable[[], str],
     make_asset: Callable[..., str],
 ) -> None:
     user, asset = make_user(), make_asset("10")
@@ -98,7 +100,9 @@ def test_an_operator_adjusts_a_balance_and_a_holding_with_new_records(
 
 
 def test_an_adjustment_never_makes_a_balance_negative(
-    flows: Any, data_settings: DataSettings, make_user: Callable[[], str],
+    flows: Any,
+    data_settings: DataSettings,
+    make_user: Callable[[], str],
     make_asset: Callable[..., str],
 ) -> None:
     user, asset = make_user(), make_asset("10")

@@ -246,7 +246,6 @@ def test_sweeps_refuse_bad_input(flows: Any, bad: Any, make_asset: Callable[...,
         flows.fill_order(bad, "1")
 
 
-
 @pytest.mark.parametrize("bad", [None, "", "BTC\n", " BTC", "B\x00TC", "\u0412TC", 5])
 def test_matching_refuses_a_bad_asset_id(flows: Any, bad: Any) -> None:
     with pytest.raises(CNOPValidationException):

@@ -30,9 +30,7 @@ def _record(settings: DataSettings, user: str, key: str) -> dict[str, Any]:
 def test_a_key_is_new_again_after_its_retention(
     data_settings: DataSettings, make_user: Callable[[], str], unique_name: Callable[[str], str]
 ) -> None:
-    flows = TransactionManager(
-        settings=data_settings, idempotency_retention=timedelta(seconds=2)
-    )
+    flows = TransactionManager(settings=data_settings, idempotency_retention=timedelta(seconds=2))
     user, key = make_user(), unique_name("k")
     first = flows.deposit(user, "10", idempotency_key=key)
     assert flows.deposit(user, "10", idempotency_key=key).replayed  # within retention
@@ -62,7 +60,9 @@ def test_the_default_retention_is_a_day(
 
 
 def test_a_conflict_names_the_parameter_that_differs(
-    flows: Any, make_user: Callable[[], str], make_asset: Callable[..., str],
+    flows: Any,
+    make_user: Callable[[], str],
+    make_asset: Callable[..., str],
     unique_name: Callable[[str], str],
 ) -> None:
     user, asset, key = make_user(), make_asset("10"), unique_name("k")

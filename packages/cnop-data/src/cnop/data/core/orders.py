@@ -70,6 +70,7 @@ from cnop.exceptions import (
 )
 
 __all__ = [
+    "HOLD_ATTRIBUTE",
     "HOLD_FLOWS",
     "create_order",
     "expiring_orders",
@@ -81,6 +82,10 @@ __all__ = [
     "waiting_orders",
 ]
 
+
+#: Written on a limit order's item by the flow that placed it (not a model field, so no DAO
+#: writes it): the USD a buy holds, or the quantity a sell holds.
+HOLD_ATTRIBUTE = "hold"
 
 #: The flows that end a held order and resolve its hold in the same transaction.
 HOLD_FLOWS = "TransactionManager.cancel_order (fill and expiry flows resolve holds too)"
@@ -140,8 +145,12 @@ def order_status_update(
     price: Decimal | None = None,
     total_amount: Decimal | None = None,
     pinned: Order | None = None,
+    hold: Decimal | None = None,
 ) -> dict[str, Any]:
     """UpdateItem parameters moving an order to ``new_status`` only from a status that allows it.
+
+    With ``hold`` the order must carry exactly that hold (``HOLD_ATTRIBUTE``, written only
+    by the flow that placed it), so nothing but a placed limit order releases funds.
 
     The condition lists the allowed previous statuses, so the state machine is enforced
     by the database in one request, even against concurrent changes. With ``pinned``
@@ -183,6 +192,10 @@ def order_status_update(
         values[":username"] = {"S": pinned.username}
         values[":order_type"] = {"S": pinned.order_type.value}
         condition += " AND #username = :username AND #order_type = :order_type"
+    if hold is not None:
+        names["#hold"] = HOLD_ATTRIBUTE
+        values[":hold"] = {"N": str(hold)}
+        condition += " AND #hold = :hold"
     if expected_version is not None:
         condition += " AND #version = :expected"
         values[":expected"] = {"N": str(expected_version)}

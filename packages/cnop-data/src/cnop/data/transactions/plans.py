@@ -16,7 +16,7 @@ from typing import Any
 
 from cnop.data.codec import Item
 from cnop.data.config import TableNames
-from cnop.data.core.orders import order_status_failed, order_status_update
+from cnop.data.core.orders import HOLD_ATTRIBUTE, order_status_failed, order_status_update
 from cnop.data.core.requests import (
     asset_balance_change,
     balance_change,
@@ -624,7 +624,11 @@ def plan_limit_order(
     )
     _check_user(plan, tables, username)
     _check_asset(plan, tables, asset, at_version=False)
-    _put(plan, tables.orders, ORDER_MAPPER.to_item(order))
+    placed = ORDER_MAPPER.to_item(order)
+    # The hold lives on the order too: only this flow writes it, and every flow that
+    # ends the order releases exactly it (a ledger record alone could be forged).
+    placed[HOLD_ATTRIBUTE] = {"N": str(usd if buy else request.quantity)}
+    _put(plan, tables.orders, placed)
     result: dict[str, Any] = {"amount": ZERO, "balance": balance.balance}
     what = f"{request.quantity} {asset.asset_id} at {limit_price} USD"
     if buy:
@@ -755,6 +759,14 @@ def _order_moved(
             "order_id", "is a market order; only limit orders wait and hold funds"
         )
     check_transition(order.status, status)
+    held = (order.total_amount or ZERO) if order.order_type.is_buy else order.quantity
+    moved = order_status_failed(order.order_id, status, order.version)
+
+    def explain(old: Item | None) -> CNOPException:
+        if old and old.get(HOLD_ATTRIBUTE, {}).get("N") is None:
+            return _nothing_held(order.order_id)(old)
+        return moved(old)
+
     plan.add(
         transact_update(
             order_status_update(
@@ -766,9 +778,10 @@ def _order_moved(
                 reason=reason,
                 price=price,
                 pinned=order,
+                hold=held,
             )
         ),
-        order_status_failed(order.order_id, status, order.version),
+        explain,
     )
     changes: dict[str, Any] = {
         "status": status,

@@ -204,9 +204,7 @@ def _stored_result(tables: TableNames, request: FlowRequest) -> Operation[FlowRe
 
 
 def _replay(item: Item, request: FlowRequest) -> FlowResult:
-    result = replay(
-        item, request.run_key, request.fingerprint, request.call_id, request.described
-    )
+    result = replay(item, request.run_key, request.fingerprint, request.call_id, request.described)
     if request.idempotency_key is None:
         # An internal key is nobody's business but this call's.
         return result.model_copy(update={"idempotency_key": None})
