@@ -77,8 +77,8 @@ class CursorCodec:
             raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         except (binascii.Error, ValueError):
             raise _invalid() from None
-        key_id = raw[:_KEY_ID_BYTES]
-        mac, payload = raw[_KEY_ID_BYTES : _KEY_ID_BYTES + _MAC_BYTES], raw[_KEY_ID_BYTES + _MAC_BYTES :]
+        key_id, rest = raw[:_KEY_ID_BYTES], raw[_KEY_ID_BYTES:]
+        mac, payload = rest[:_MAC_BYTES], rest[_MAC_BYTES:]
         if len(mac) != _MAC_BYTES or not payload.startswith(b"{"):
             raise _invalid()
         secret = self._secrets.get(key_id)
