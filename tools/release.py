@@ -47,7 +47,8 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 
 VERSION_LINE = re.compile(r'^__version__ = "(?P<version>[^"]+)"$', re.MULTILINE)
-# ASCII digits only: ``\d`` also matches other scripts ("١٠"), and ``$`` a trailing newline.
+# ASCII digits only: ``\d`` also matches other scripts (Arabic-Indic, fullwidth), and
+# ``$`` matches before a trailing newline, so versions are matched whole with fullmatch.
 SEMVER = re.compile(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)")
 UNRELEASED_HEADING = re.compile(r"^## (?:(?P<version>\S+) )?\(?unreleased\)?[ \t]*$", re.I | re.M)
 NEXT_HEADING = re.compile(r"^## ", re.M)
@@ -352,9 +353,7 @@ def _check_artefacts(out: Path, name: str, version: str) -> list[Path]:
     wheels = [f for f in files if f.name.startswith(f"{stem}-") and f.name.endswith(".whl")]
     sdists = [f for f in files if f.name == f"{stem}.tar.gz"]
     if len(wheels) != 1 or len(sdists) != 1 or len(files) != 2:
-        raise ReleaseError(
-            f"expected one {stem} sdist and wheel, built: {[f.name for f in files]}"
-        )
+        raise ReleaseError(f"expected one {stem} sdist and wheel, built: {[f.name for f in files]}")
     with zipfile.ZipFile(wheels[0]) as wheel:
         if f"{stem}.dist-info/licenses/{LICENSE}" not in wheel.namelist():
             raise ReleaseError(f"{wheels[0].name} does not contain its {LICENSE}")

@@ -68,6 +68,12 @@ def git(repo: Path, *args: str) -> str:
     return run("git", *args, cwd=repo)
 
 
+def _get(url: str) -> tuple[int, str]:
+    assert url.startswith("http://127.0.0.1:")
+    with urllib.request.urlopen(url, timeout=10) as reply:  # noqa: S310 (loopback http only)
+        return reply.status, reply.read().decode()
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -116,9 +122,8 @@ def index(tmp_path_factory: pytest.TempPathFactory, password: str) -> Iterator[s
         while True:
             assert server.poll() is None, (home / "server.log").read_text()
             try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as reply:
-                    if reply.status == 200:
-                        break
+                if _get(f"{url}/health")[0] == 200:
+                    break
             except OSError:
                 pass
             assert time.monotonic() < deadline, "pypiserver did not answer within 30 s"
@@ -225,8 +230,7 @@ def test_wrong_password_is_refused_and_never_printed(clone: Path, index: str) ->
 
 
 def test_the_index_holds_exactly_the_tagged_builds(published: str, index: str) -> None:
-    with urllib.request.urlopen(f"{index}/packages/", timeout=10) as reply:
-        page = reply.read().decode()
+    page = _get(f"{index}/packages/")[1]
     for name, version in PUBLISHED.items():
         stem = f"{name.replace('-', '_')}-{version}"
         assert f"{stem}.tar.gz" in page
