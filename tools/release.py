@@ -266,26 +266,50 @@ def next_version(current: str, how: str, first_release: bool = False) -> str:
     return f"{major}.{minor}.{patch + 1}"
 
 
+def _dated_changelog(text: str, name: str, version: str, today: dt.date | None) -> str:
+    """``text`` with its unreleased sections merged under ``## <version> (<date>)``.
+
+    Unreleased sections (``## Unreleased``, ``## 0.1.0 (unreleased)``) must be the first
+    sections and hold something; two of them (a ``## Unreleased`` above a first release's
+    ``## 0.1.0 (unreleased)``) both go into this release.
+    """
+    headings = list(NEXT_HEADING.finditer(text))
+    unreleased = [h for h in headings if UNRELEASED_HEADING.match(text, h.start())]
+    if not unreleased:
+        raise ReleaseError(
+            f"{name} has no '## Unreleased' section: describe the changes before releasing"
+        )
+    if headings[: len(unreleased)] != unreleased:
+        raise ReleaseError(f"{name}: the unreleased sections must come before every released one")
+    ends = [h.start() for h in headings[1:]] + [len(text)]
+    bodies = []
+    # The unreleased sections are the first ones, so their ends are the first ends.
+    for heading, end in zip(unreleased, ends[: len(unreleased)], strict=True):
+        line_end = text.find("\n", heading.start(), end)
+        bodies.append(text[line_end + 1 : end].strip("\n") if line_end >= 0 else "")
+    if not any(body.strip() for body in bodies):
+        raise ReleaseError(
+            f"the '{text[unreleased[0].start() :].splitlines()[0].strip()}' section of {name} "
+            "is empty: list the changes before releasing"
+        )
+    date = (today or dt.datetime.now(dt.timezone.utc).date()).isoformat()
+    merged = "\n\n".join(body for body in bodies if body.strip())
+    rest = text[ends[len(unreleased) - 1] :]
+    return f"{text[: unreleased[0].start()]}## {version} ({date})\n\n{merged}\n" + (
+        f"\n{rest}" if rest else ""
+    )
+
+
 def bump(dist: Distribution, how: str, today: dt.date | None = None) -> str:
     """Set the new version and date the CHANGELOG's unreleased section; return the version."""
     _require_clean(dist.root)
     new = next_version(dist.version(), how, first_release=last_tag(dist) is None)
     text = dist.changelog.read_text()
     changelog = dist.changelog.relative_to(dist.root)
-    heading = UNRELEASED_HEADING.search(text)
-    if not heading:
-        raise ReleaseError(
-            f"{changelog} has no '## Unreleased' section: describe the changes before releasing"
-        )
-    following = NEXT_HEADING.search(text, heading.end())
-    if not text[heading.end() : following.start() if following else len(text)].strip():
-        raise ReleaseError(
-            f"the '{heading[0].strip()}' section of {changelog} is empty: "
-            "list the changes before releasing"
-        )
+    text = _dated_changelog(text, str(changelog), new, today)
     check_pins(dist, new, repo_versions(dist.root), require_released=False)
-    date = (today or dt.datetime.now(dt.timezone.utc).date()).isoformat()
-    dist.changelog.write_text(UNRELEASED_HEADING.sub(f"## {new} ({date})", text, count=1))
+    check_pins(dist, new, repo_versions(dist.root), require_released=False)
+    dist.changelog.write_text(text)
     dist.about.write_text(VERSION_LINE.sub(f'__version__ = "{new}"', dist.about.read_text()))
     return new
 
