@@ -360,6 +360,8 @@ def export(root: Path, tag_name: str, dest: Path) -> Path:
     )
     if archive.returncode != 0:
         raise ReleaseError(f"git archive {ref} failed: {archive.stderr.decode().strip()}")
+    if not hasattr(tarfile, "data_filter"):
+        raise ReleaseError("exporting a tag needs a Python with tarfile filters (3.10.12+)")
     dest.mkdir(parents=True, exist_ok=True)
     with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
         tar.extractall(dest, filter="data")

@@ -203,10 +203,13 @@ def published(clone: Path, index: str, password: str) -> str:
 def _venv_install(tmp: Path, simple: str, *names: str) -> dict[str, str]:
     """``pip install --index-url simple names`` in a fresh venv; the cnop-* it got."""
     venv = tmp / "venv"
-    run(sys.executable, "-m", "venv", venv)
+    run(sys.executable, "-m", "venv", "--without-pip", venv)
     python = venv / "bin" / "python"
-    run(python, "-m", "pip", "install", "--quiet", "--index-url", simple, *names)
-    listed = json.loads(run(python, "-m", "pip", "list", "--format", "json"))
+    # This env's pip installs into the venv (no pip of its own to set up), with pip's
+    # configuration and cache as they are; byte-compiling boto3 would be most of the time.
+    pip = (sys.executable, "-m", "pip", "--python", str(python))
+    run(*pip, "install", "--quiet", "--no-compile", "--index-url", simple, *names)
+    listed = json.loads(run(*pip, "list", "--format", "json"))
     imports = ", ".join("cnop." + n.removeprefix("cnop-") for n in names)
     run(python, "-c", f"import {imports}")
     return {
