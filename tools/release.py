@@ -52,7 +52,7 @@ VERSION_LINE = re.compile(r'^__version__ = "(?P<version>[^"]+)"$', re.MULTILINE)
 SEMVER = re.compile(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)")
 UNRELEASED_HEADING = re.compile(r"^## (?:(?P<version>\S+) )?\(?unreleased\)?[ \t]*$", re.I | re.M)
 NEXT_HEADING = re.compile(r"^## ", re.M)
-TAG = re.compile(r"(?P<name>cnop-[a-z][a-z0-9]*)-v(?P<version>[0-9]+\.[0-9]+\.[0-9]+)")
+TAG = re.compile(rf"(?P<name>cnop-[a-z][a-z0-9]*)-v(?P<version>{SEMVER.pattern})")
 BUMPS = ("major", "minor", "patch")
 LICENSE = "LICENSE"
 

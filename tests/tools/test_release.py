@@ -274,6 +274,8 @@ def test_next_version_takes_a_plain_ascii_version_only(how: str) -> None:
         "cnop-auth-v\u0660.2.0",
         "cnop-../x-v0.2.0",
         "cnop-auth-v0.2.0;rm",
+        "cnop-auth-v01.2.0",
+        "cnop-Auth-v0.2.0",
         "--output=x",
     ],
 )
