@@ -35,3 +35,5 @@ def test_readme_examples_run(
     assert "['confirmed'] None" in out
     assert "alice@example.com" in out
     assert "'healthy': True" in out
+    assert "completed 10.00 355.00 3.5" in out  # the limit buy filled below its limit
+    assert "True 4.5" in out  # the limit sell expired and gave its quantity back
