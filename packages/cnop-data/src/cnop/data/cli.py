@@ -1,8 +1,9 @@
-"""``python -m cnop.data tables create|delete|describe`` and ``python -m cnop.data health``.
+"""``python -m cnop.data tables create|delete|describe``, ``health`` and ``migrate-from-common``.
 
 Both take ``--endpoint URL``, ``--prefix P`` and ``--region R``; ``health`` also takes
 ``--deadline SECONDS`` (default 2). Exit status: 0 on success (``health``: healthy),
 1 when a step failed (the reason on stderr) or the health check found a problem.
+``migrate-from-common`` (see MIGRATING.md) exits 3 when its report lists problems.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from cnop.data.config import DataSettings, TableNames, dynamodb_client
 from cnop.data.health import DEFAULT_DEADLINE, check_health
+from cnop.data.migrate import _cli as migrate
 from cnop.data.tables import create_tables, delete_tables, describe_tables
 from cnop.exceptions import CNOPConfigurationException, CNOPException
 
@@ -55,6 +57,11 @@ def _parser() -> argparse.ArgumentParser:
         default=DEFAULT_DEADLINE,
         help=f"seconds the whole check may take (default {DEFAULT_DEADLINE:g})",
     )
+    migration = commands.add_parser(
+        "migrate-from-common", help="copy the original Common Package's tables into these"
+    )
+    _common(migration)
+    migrate.add_arguments(migration)
     return parser
 
 
@@ -84,6 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         client, names = _client(args)
+        if args.group == "migrate-from-common":
+            return migrate.run(args, client, names)
         if args.group == "health":
             report = check_health(client, names, deadline=args.deadline)
             print(json.dumps(report.to_dict(), indent=2))
