@@ -99,6 +99,8 @@ class AuditEvent(str, Enum):
     TOKEN_REVOKED = "token_revoked"
     ACCESS_DENIED = "access_denied"
     LOCK_LOST = "lock_lost"
+    REGISTRATION_SUCCESS = "registration_success"
+    REGISTRATION_FAILURE = "registration_failure"
 
 
 #: The ``action`` written with each audit event, so audit lines are found by action too.
@@ -112,4 +114,6 @@ AUDIT_ACTIONS: dict[AuditEvent, LogAction] = {
     AuditEvent.TOKEN_REVOKED: LogAction.TOKEN_REVOKED,
     AuditEvent.ACCESS_DENIED: LogAction.ACCESS_DENIED,
     AuditEvent.LOCK_LOST: LogAction.LOCK_LOST,
+    AuditEvent.REGISTRATION_SUCCESS: LogAction.USER_REGISTRATION_SUCCESS,
+    AuditEvent.REGISTRATION_FAILURE: LogAction.USER_REGISTRATION_FAILED,
 }
