@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +21,7 @@ from cnop.data import (
     OrderDAO,
     TableNames,
     TransactionManager,
+    UserCreate,
     UserDAO,
 )
 from cnop.data.migrate import Entity, MigrationReport, ProblemKind, migrate_from_common
@@ -403,3 +405,62 @@ def test_the_command_exits_0_when_clean_and_3_when_problems_were_found(
     bad_name = _cli(client.meta.endpoint_url, source, prefix, "--source-users-table", "a b")
     assert bad_name.returncode == 1
     assert "SOURCE_USERS_TABLE" in bad_name.stderr
+
+
+def test_an_email_already_registered_in_the_target_is_a_conflict(
+    client: Any, source: TableNames, target: TableNames, original: Original, dynamodb_endpoint: str
+) -> None:
+    populate(original)
+    original.user("Bob_0002", "other@example.com")  # "bob_0002" twice once lower-cased
+    settings = _settings(dynamodb_endpoint, target)
+    users = UserDAO(settings=settings)
+    users.create_user(
+        UserCreate(
+            username="zed_0001",
+            email="alice_01@example.com",
+            first_name="Zed",
+            last_name="Ng",
+        ),
+        password_hash="$2b$12$" + "z" * 53,
+    )
+    report = _run(client, source, target)
+    conflicts = [p for p in report.problems if p.kind is ProblemKind.CONFLICT]
+    assert len(conflicts) == 1
+    assert '"alice_01"' in conflicts[0].source
+    assert "EMAIL#alice_01@example.com/EMAIL differs in username" in conflicts[0].message
+    assert users.get_user_by_email("alice_01@example.com").username == "zed_0001"
+    with pytest.raises(CNOPUserNotFoundException):
+        users.get_user_by_username("alice_01")
+    duplicates = [p.source for p in report.problems if p.kind is ProblemKind.DUPLICATE]
+    assert len(duplicates) == 4  # both users and both balances: neither is chosen
+    assert any('"Bob_0002" "USER"' in s for s in duplicates)
+    with pytest.raises(CNOPUserNotFoundException):
+        users.get_user_by_username("bob_0002")
+    # Carol is untouched by the others' problems.
+    _check_ledgers_through_daos(settings, ["carol_03"])
+
+
+PLANNED = {
+    Entity.USER: 3,
+    Entity.BALANCE: 3,
+    Entity.BALANCE_TRANSACTION: 12,
+    Entity.ASSET_BALANCE: 3,
+    Entity.ASSET_TRANSACTION: 6,
+    Entity.ORDER: 6,
+    Entity.ASSET: 3,
+}
+
+
+def test_two_runs_at_once_write_everything_once(
+    client: Any, source: TableNames, target: TableNames, original: Original
+) -> None:
+    populate(original)
+    with ThreadPoolExecutor(2) as pool:
+        reports = list(pool.map(lambda _: _run(client, source, target), range(2)))
+    for report in reports:
+        assert report.ok, report.to_dict()["problems"]
+        for entity, planned in PLANNED.items():
+            assert report.counts[entity].written + report.counts[entity].present == planned
+    for entity, planned in PLANNED.items():
+        assert sum(r.counts[entity].written for r in reports) == planned, entity
+    assert len(_scan(client, target.users)) == 3 * 3 + 12
