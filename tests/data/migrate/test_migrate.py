@@ -351,6 +351,12 @@ def test_source_and_target_must_be_different_tables(client: Any, source: TableNa
         _run(client, source, source)
 
 
+def test_a_missing_source_is_named_as_the_source(client: Any, target: TableNames) -> None:
+    missing = TableNames("gone-users", "gone-orders", "gone-inventory")
+    with pytest.raises(CNOPConfigurationException, match="source table 'gone-users' does not"):
+        _run(client, missing, target)
+
+
 def test_a_missing_target_is_a_configuration_error(client: Any, source: TableNames) -> None:
     with pytest.raises(CNOPConfigurationException, match="tables create"):
         _run(client, source, TableNames("nope-users", "nope-orders", "nope-inventory"))

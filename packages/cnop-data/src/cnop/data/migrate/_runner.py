@@ -65,7 +65,17 @@ def migrate_from_common(
     source, target = _check_tables(source, target, same)
     verify_tables(target_client, target)
     report = MigrationReport(dry_run=bool(dry_run))
-    snapshot = SyncExecutor(source_client).run(read_source(source))
+    try:
+        snapshot = SyncExecutor(source_client).run(read_source(source))
+    except CNOPConfigurationException as exc:
+        if exc.details.get("dynamodb_error") != "ResourceNotFoundException":
+            raise
+        raise CNOPConfigurationException(
+            f"the source table {exc.details.get('table')!r} does not exist "
+            "(name the original's tables with --source-users-table, --source-orders-table, "
+            "--source-inventory-table or SOURCE_*_TABLE)",
+            details={"table": exc.details.get("table")},
+        ) from None
     plan = build_plan(snapshot, target, report)
     writer = SyncExecutor(target_client)
     for write in plan.writes:
