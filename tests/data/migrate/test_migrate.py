@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -383,8 +384,6 @@ def _cli(endpoint: str, source: TableNames, prefix: str, *args: str) -> Any:
 def test_the_command_exits_0_when_clean_and_3_when_problems_were_found(
     client: Any, source: TableNames, target: TableNames, original: Original
 ) -> None:
-    import json
-
     populate(original)
     prefix = target.users.removesuffix("users")
     dry = _cli(client.meta.endpoint_url, source, prefix, "--dry-run")
@@ -434,6 +433,7 @@ def test_an_email_already_registered_in_the_target_is_a_conflict(
     assert len(conflicts) == 1
     assert '"alice_01"' in conflicts[0].source
     assert "EMAIL#alice_01@example.com/EMAIL differs in username" in conflicts[0].message
+    assert "$2b$" not in json.dumps(report.to_dict())  # no password hash in the report
     assert users.get_user_by_email("alice_01@example.com").username == "zed_0001"
     with pytest.raises(CNOPUserNotFoundException):
         users.get_user_by_username("alice_01")
