@@ -22,6 +22,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -95,8 +96,11 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one linear story
         AssetCreate,
         AssetDAO,
         AssetTransactionDAO,
+        AssetUpdate,
         BalanceDAO,
         DataSettings,
+        OrderCreate,
+        OrderType,
         TransactionManager,
         UserCreate,
         UserDAO,
@@ -186,15 +190,17 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one linear story
                 "X-User-ID": claims.sub,
                 "X-User-Role": claims.role.value,
                 "X-Authenticated": "true",
-            }
+            },
+            method="GET",
+            target="/orders",
         )
-        context = gateway.authenticate(headers)
+        context = gateway.authenticate(headers, method="GET", target="/orders")
         story.say(
             f"user context: {context.user_id} ({context.role.value if context.role else '-'})"
             f", request {context.request_id}"
         )
         try:
-            gateway.authenticate({**headers, "X-User-ID": bob})
+            gateway.authenticate({**headers, "X-User-ID": bob}, method="GET", target="/orders")
         except CNOPException as exc:
             story.say(f"the same headers naming {bob} are refused: {exc.message}")
 
@@ -233,6 +239,53 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one linear story
             else:
                 story.say("ERROR: the oversell went through")
                 return 1
+
+            story.title("A limit buy of 0.01 BTC at 62,000 waits; the price falls; it fills")
+            placed = flows.place_limit_order(
+                me,
+                OrderCreate(
+                    order_type=OrderType.LIMIT_BUY,
+                    asset_id="BTC",
+                    quantity=Decimal("0.01"),
+                    limit_price=Decimal(62000),
+                ),
+            )
+            story.say(f"held {-placed.amount} USD; balance {placed.balance} USD")
+            assets = AssetDAO(settings=settings)
+            btc = assets.get_asset("BTC")
+            assets.update_asset("BTC", AssetUpdate(price_usd=Decimal(61000)), btc.version)
+            fills = flows.match_limit_orders("BTC", "61000").done
+            ids = [f.order.order_id for f in fills if f.order]
+            if placed.order is None or ids != [placed.order.order_id]:
+                story.say("ERROR: the limit buy did not fill")
+                return 1
+            story.say(
+                f"filled at {fills[0].price}: paid {-placed.amount - fills[0].amount} USD, "
+                f"the unused {fills[0].amount} USD "
+                f"of the hold came back; balance {fills[0].balance} USD, "
+                f"holding {fills[0].holding} BTC"
+            )
+
+            story.title("A limit sell of 0.01 BTC at 90,000 expires after a second")
+            waiting = flows.place_limit_order(
+                me,
+                OrderCreate(
+                    order_type=OrderType.LIMIT_SELL,
+                    asset_id="BTC",
+                    quantity=Decimal("0.01"),
+                    limit_price=Decimal(90000),
+                    expires_at=datetime.now(timezone.utc) + timedelta(seconds=1),
+                ),
+            )
+            story.say(f"0.01 BTC held; holding {waiting.holding} BTC")
+            time.sleep(1.2)
+            expired = flows.expire_limit_orders().done
+            if not expired:
+                story.say("ERROR: the limit sell did not expire")
+                return 1
+            story.say(
+                f"expired: {expired[0].quantity} BTC returned; holding {expired[0].holding} BTC"
+            )
 
         story.title(f"20 concurrent deposits of 5.00 USD for {bob}, under the user lock")
         with ThreadPoolExecutor(20) as pool:

@@ -47,7 +47,10 @@ def test_refused_tokens_are_audited_without_the_token(
     refused = audit_lines.events("token_refused")
     reasons = [r["reason"] for r in refused]
     assert reasons[:2] == ["wrong token type (expected access)", "not three dot-separated segments"]
-    assert reasons[2] == "revoked"  # the replayed refresh token
+    # The replayed refresh token: a reuse, which revokes its session.
+    assert reasons[2] == "refresh token reused; session revoked"
+    assert refused[2]["reuse"] is True
+    assert refused[2]["user"] == "alice_01"
     assert all(r["success"] is False for r in refused)
     text = audit_lines.text()
     for value in (pair.access_token, pair.refresh_token, secret, pair.refresh_token.split(".")[2]):
@@ -59,9 +62,9 @@ def test_access_denied_is_audited(audit_lines: Any, secret: str) -> None:
     with pytest.raises(CNOPException):
         require_role(customer, UserRole.ADMIN)
     signer = GatewaySigner(secret)
-    signed = signer.sign({"X-Authenticated": "false"})
+    signed = signer.sign({"X-Authenticated": "false"}, method="GET", target="/me")
     with pytest.raises(CNOPException):
-        signer.authenticate({**signed, "X-User-ID": "alice_01"})
+        signer.authenticate({**signed, "X-User-ID": "alice_01"}, method="GET", target="/me")
     denied = audit_lines.events("access_denied")
     assert denied[0]["user"] == "alice_01"
     assert denied[0]["reason"] == "missing role"

@@ -3,6 +3,7 @@
 # No `from __future__ import annotations`: FastAPI evaluates the endpoints' annotations,
 # which refer to names local to the fixture.
 
+import secrets
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -114,7 +115,9 @@ def test_role_checks_are_403_problems(client: TestClient, real_tokens: TokenMana
 
 def test_signed_gateway_headers_yield_the_user(client: TestClient, signer: GatewaySigner) -> None:
     headers = signer.sign(
-        {"X-User-ID": "root_admin", "X-User-Role": "admin", "X-Authenticated": "true"}
+        {"X-User-ID": "root_admin", "X-User-Role": "admin", "X-Authenticated": "true"},
+        method="GET",
+        target="/admin",
     )
     assert client.get("/admin", headers=headers).json() == {"admin": "root_admin"}
 
@@ -123,7 +126,9 @@ def test_forged_or_unsigned_gateway_headers_are_refused(
     client: TestClient, signer: GatewaySigner
 ) -> None:
     headers = signer.sign(
-        {"X-User-ID": "alice_01", "X-User-Role": "customer", "X-Authenticated": "true"}
+        {"X-User-ID": "alice_01", "X-User-Role": "customer", "X-Authenticated": "true"},
+        method="GET",
+        target="/admin",
     )
     forged = {**headers, "X-User-Role": "admin"}
     reply = client.get("/admin", headers=forged)
@@ -134,7 +139,9 @@ def test_forged_or_unsigned_gateway_headers_are_refused(
 
 def test_duplicated_identity_header_is_refused(client: TestClient, signer: GatewaySigner) -> None:
     headers = signer.sign(
-        {"X-User-ID": "alice_01", "X-User-Role": "customer", "X-Authenticated": "true"}
+        {"X-User-ID": "alice_01", "X-User-Role": "customer", "X-Authenticated": "true"},
+        method="GET",
+        target="/admin",
     )
     # The signed copy first, a smuggled second copy after it: neither may count.
     doubled = [*headers.items(), ("X-User-Role", "admin")]
@@ -144,7 +151,9 @@ def test_duplicated_identity_header_is_refused(client: TestClient, signer: Gatew
 
 
 def test_signed_anonymous_request_is_401(client: TestClient, signer: GatewaySigner) -> None:
-    headers = signer.sign({"X-Authenticated": "false", "X-Request-ID": "req-7"})
+    headers = signer.sign(
+        {"X-Authenticated": "false", "X-Request-ID": "req-7"}, method="GET", target="/me"
+    )
     reply = client.get("/me", headers=headers)
     assert reply.status_code == 401
     assert reply.json()["request_id"] == "req-7"
@@ -154,11 +163,57 @@ def test_configuration_mistakes_are_refused() -> None:
     with pytest.raises(CNOPConfigurationException):
         FastAPIAuth()
     with pytest.raises(CNOPValidationException):
-        FastAPIAuth(gateway=GatewaySigner("k" * 8 + "abcdefghijklmnopqrstuvwxyz123")).require_role(
-            "root"
-        )
+        FastAPIAuth(gateway=GatewaySigner(secrets.token_urlsafe(32))).require_role("root")
 
 
 def test_the_bearer_scheme_appears_in_openapi(client: TestClient) -> None:
     schemes = client.get("/openapi.json").json()["components"]["securitySchemes"]
     assert schemes["HTTPBearer"]["scheme"] == "bearer"
+
+
+class _AsyncOnlyStore:
+    """A revocation store whose blocking methods must never be called from the app."""
+
+    def __init__(self) -> None:
+        self.revoked: set[str] = set()
+        self.async_calls = 0
+
+    def is_revoked(self, jti: str, sid: str | None = None) -> bool:
+        raise AssertionError("a blocking store call on the event loop")
+
+    def revoke(self, jti: str, expires_at: Any, sid: str | None = None) -> bool:
+        raise AssertionError("a blocking store call on the event loop")
+
+    def revoke_session(self, sid: str, expires_at: Any) -> bool:
+        raise AssertionError("a blocking store call on the event loop")
+
+    async def is_revoked_async(self, jti: str, sid: str | None = None) -> bool:
+        self.async_calls += 1
+        return jti in self.revoked or (sid is not None and f"sid:{sid}" in self.revoked)
+
+    async def revoke_async(self, jti: str, expires_at: Any, sid: str | None = None) -> bool:
+        self.revoked.add(jti)
+        return True
+
+    async def revoke_session_async(self, sid: str, expires_at: Any) -> bool:
+        self.revoked.add(f"sid:{sid}")
+        return True
+
+
+def test_the_bearer_dependency_awaits_the_revocation_store(secret: str) -> None:
+    store = _AsyncOnlyStore()
+    tokens = TokenManager(TokenSettings(keys=KeySet(JWTKey.hmac(secret))), revocation=store)
+    app = FastAPI()
+    add_problem_handler(app)
+    auth = FastAPIAuth(tokens=tokens)
+
+    @app.get("/me")
+    def me(user: Annotated[UserContext, Depends(auth.current_user)]) -> dict[str, Any]:
+        return {"user": user.user_id}
+
+    client = TestClient(app)
+    pair = tokens.create_token_pair("alice_01")
+    assert client.get("/me", headers=bearer(pair.access_token)).json() == {"user": "alice_01"}
+    assert store.async_calls == 1
+    store.revoked.add(f"sid:{pair.session_id}")  # logged out elsewhere in the fleet
+    assert client.get("/me", headers=bearer(pair.access_token)).status_code == 401

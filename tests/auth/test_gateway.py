@@ -8,7 +8,13 @@ from typing import Any
 
 import pytest
 
-from cnop.auth import SIGNATURE_HEADER, TIMESTAMP_HEADER, GatewaySigner, UserContext
+from cnop.auth import (
+    NONCE_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    GatewaySigner,
+    UserContext,
+)
 from cnop.exceptions import (
     CNOPAuthenticationException,
     CNOPConfigurationException,
@@ -16,6 +22,7 @@ from cnop.exceptions import (
     UserRole,
 )
 
+REQ: dict[str, Any] = {"method": "GET", "target": "/orders?limit=10"}
 ALICE = {
     "X-Request-ID": "req-123",
     "X-User-ID": "alice_01",
@@ -89,31 +96,31 @@ def test_several_bad_headers_are_listed_together() -> None:
 
 
 def test_correctly_signed_headers_yield_the_context(signer: GatewaySigner) -> None:
-    sent = signer.sign(ALICE)
-    assert set(sent) == {*ALICE, SIGNATURE_HEADER, TIMESTAMP_HEADER}
+    sent = signer.sign(ALICE, **REQ)
+    assert set(sent) == {*ALICE, SIGNATURE_HEADER, TIMESTAMP_HEADER, NONCE_HEADER}
     # Services may see the headers in another letter case (HTTP/2 lower-cases them).
     received = {k.lower(): v for k, v in sent.items()}
-    context = signer.authenticate(received)
+    context = signer.authenticate(received, **REQ)
     assert context.user_id == "alice_01"
     assert context.role is UserRole.ADMIN
 
 
 def test_missing_signature_is_refused(signer: GatewaySigner) -> None:
     with pytest.raises(CNOPAuthenticationException, match="missing signature"):
-        signer.authenticate(ALICE)
-    sent = signer.sign(ALICE)
+        signer.authenticate(ALICE, **REQ)
+    sent = signer.sign(ALICE, **REQ)
     del sent[TIMESTAMP_HEADER]
     with pytest.raises(CNOPAuthenticationException, match="missing timestamp"):
-        signer.authenticate(sent)
+        signer.authenticate(sent, **REQ)
 
 
 def test_forged_signature_is_refused(signer: GatewaySigner, clock: Any) -> None:
     forger = GatewaySigner("an-attackers-own-key-" + "Zq81xP0w" * 4, clock=clock)
     with pytest.raises(CNOPAuthenticationException, match="bad signature"):
-        signer.authenticate(forger.sign(ALICE))
+        signer.authenticate(forger.sign(ALICE, **REQ), **REQ)
     for garbage in ("", "00" * 32, "zz" * 32, "é" * 64, "A" * 64):
         with pytest.raises(CNOPAuthenticationException, match="bad signature"):
-            signer.authenticate({**signer.sign(ALICE), SIGNATURE_HEADER: garbage})
+            signer.authenticate({**signer.sign(ALICE, **REQ), SIGNATURE_HEADER: garbage}, **REQ)
 
 
 @pytest.mark.parametrize(
@@ -130,58 +137,58 @@ def test_forged_signature_is_refused(signer: GatewaySigner, clock: Any) -> None:
 def test_tampering_with_any_signed_header_is_refused(
     signer: GatewaySigner, header: str, value: str
 ) -> None:
-    sent = signer.sign(ALICE)
+    sent = signer.sign(ALICE, **REQ)
     with pytest.raises(CNOPAuthenticationException, match="bad signature"):
-        signer.authenticate({**sent, header: value})
+        signer.authenticate({**sent, header: value}, **REQ)
 
 
 def test_removing_or_adding_a_header_is_refused(signer: GatewaySigner) -> None:
-    sent = signer.sign(ALICE)
+    sent = signer.sign(ALICE, **REQ)
     without_source = {k: v for k, v in sent.items() if k != "X-Source"}
     with pytest.raises(CNOPAuthenticationException, match="bad signature"):
-        signer.authenticate(without_source)
-    partial = signer.sign({"X-Authenticated": "false"})
+        signer.authenticate(without_source, **REQ)
+    partial = signer.sign({"X-Authenticated": "false"}, **REQ)
     with pytest.raises(CNOPAuthenticationException, match="bad signature"):
-        signer.authenticate({**partial, "X-User-ID": "alice_01", "X-User-Role": "admin"})
+        signer.authenticate({**partial, "X-User-ID": "alice_01", "X-User-Role": "admin"}, **REQ)
 
 
 def test_tampered_timestamp_is_refused(signer: GatewaySigner) -> None:
-    sent = signer.sign(ALICE)
+    sent = signer.sign(ALICE, **REQ)
     later = str(int(sent[TIMESTAMP_HEADER]) + 1)
     with pytest.raises(CNOPAuthenticationException, match="bad signature"):
-        signer.authenticate({**sent, TIMESTAMP_HEADER: later})
+        signer.authenticate({**sent, TIMESTAMP_HEADER: later}, **REQ)
 
 
 def test_replay_after_the_skew_window_is_refused(signer: GatewaySigner, clock: Any) -> None:
-    sent = signer.sign(ALICE)
+    sent = signer.sign(ALICE, **REQ)
     clock.advance(60)
-    assert signer.authenticate(sent).user_id == "alice_01"
+    assert signer.authenticate(sent, **REQ).user_id == "alice_01"
     clock.advance(1)
     with pytest.raises(CNOPAuthenticationException, match="clock skew"):
-        signer.authenticate(sent)
+        signer.authenticate(sent, **REQ)
 
 
 def test_timestamp_from_the_future_is_refused(signer: GatewaySigner, clock: Any) -> None:
-    future = signer.sign(ALICE, timestamp=int(clock()) + 3600)
+    future = signer.sign(ALICE, timestamp=int(clock()) + 3600, **REQ)
     with pytest.raises(CNOPAuthenticationException, match="clock skew"):
-        signer.authenticate(future)
+        signer.authenticate(future, **REQ)
 
 
 @pytest.mark.parametrize("stamp", ["", "-5", "1.5", "12abc", "9" * 40])
 def test_malformed_timestamp_is_refused(signer: GatewaySigner, stamp: str) -> None:
     with pytest.raises(CNOPAuthenticationException, match="malformed timestamp"):
-        signer.authenticate({**signer.sign(ALICE), TIMESTAMP_HEADER: stamp})
+        signer.authenticate({**signer.sign(ALICE, **REQ), TIMESTAMP_HEADER: stamp}, **REQ)
 
 
 def test_signing_refuses_headers_services_would_refuse(signer: GatewaySigner) -> None:
     with pytest.raises(CNOPValidationException):
-        signer.sign({**ALICE, "X-User-Role": "root"})
+        signer.sign({**ALICE, "X-User-Role": "root"}, **REQ)
 
 
 def test_only_context_headers_are_signed_and_sent(signer: GatewaySigner) -> None:
-    sent = signer.sign({**ALICE, "Cookie": "session=abc"})
+    sent = signer.sign({**ALICE, "Cookie": "session=abc"}, **REQ)
     assert "Cookie" not in sent
-    assert signer.authenticate({**sent, "Cookie": "anything"}).user_id == "alice_01"
+    assert signer.authenticate({**sent, "Cookie": "anything"}, **REQ).user_id == "alice_01"
 
 
 def test_secret_comes_from_the_environment_and_must_be_strong(secret: str) -> None:
@@ -198,15 +205,15 @@ def test_secret_comes_from_the_environment_and_must_be_strong(secret: str) -> No
 
 def test_many_threads_verify_concurrently(signer: GatewaySigner) -> None:
     failures: list[BaseException] = []
-    signed = [signer.sign({**ALICE, "X-Request-ID": f"req-{i}"}) for i in range(40)]
+    signed = [signer.sign({**ALICE, "X-Request-ID": f"req-{i}"}, **REQ) for i in range(40)]
 
     def check(headers: dict[str, str], tamper: bool) -> None:
         try:
             if tamper:
                 with pytest.raises(CNOPAuthenticationException):
-                    signer.authenticate({**headers, "X-User-Role": "customer"})
+                    signer.authenticate({**headers, "X-User-Role": "customer"}, **REQ)
             else:
-                assert signer.authenticate(headers).request_id == headers["X-Request-ID"]
+                assert signer.authenticate(headers, **REQ).request_id == headers["X-Request-ID"]
         except BaseException as exc:  # asserted empty below
             failures.append(exc)
 
@@ -221,16 +228,16 @@ def test_many_threads_verify_concurrently(signer: GatewaySigner) -> None:
 @pytest.mark.parametrize("stamp", [-1, "123", 1.5, True])
 def test_signing_refuses_a_bad_timestamp(signer: GatewaySigner, stamp: Any) -> None:
     with pytest.raises(CNOPValidationException, match="timestamp"):
-        signer.sign(ALICE, timestamp=stamp)
+        signer.sign(ALICE, timestamp=stamp, **REQ)
 
 
 def test_a_header_given_twice_in_two_cases_is_refused(signer: GatewaySigner) -> None:
     twice = {**ALICE, "x-user-role": "customer"}
     with pytest.raises(CNOPValidationException, match="appears more than once"):
         UserContext.from_headers(twice)
-    sent = signer.sign(ALICE)
+    sent = signer.sign(ALICE, **REQ)
     with pytest.raises(CNOPAuthenticationException, match="more than once"):
-        signer.authenticate({**sent, "x-user-role": "customer"})
+        signer.authenticate({**sent, "x-user-role": "customer"}, **REQ)
 
 
 @pytest.mark.parametrize("bad", [None, "X-User-ID: alice_01", [("X-User-ID", "alice_01")]])
@@ -238,4 +245,4 @@ def test_headers_that_are_not_a_mapping_are_refused(signer: GatewaySigner, bad: 
     with pytest.raises(CNOPValidationException, match="headers: must be a mapping"):
         UserContext.from_headers(bad)
     with pytest.raises(CNOPAuthenticationException):
-        signer.authenticate(bad)
+        signer.authenticate(bad, **REQ)

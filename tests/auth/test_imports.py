@@ -76,3 +76,43 @@ def test_plain_install_pulls_in_no_boto3_redis_or_aioboto3() -> None:
     closure = _closure("cnop-auth")
     assert {"libpass", "bcrypt", "python-jose", "cryptography", "pydantic", "loguru"} <= closure
     assert not closure & {"boto3", "botocore", "redis", "aioboto3", "aiobotocore", "fastapi"}
+
+
+def test_shared_stores_load_redis_and_boto3_only_when_asked_for() -> None:
+    code = (
+        "import sys, cnop.auth\n"
+        "assert 'redis' not in sys.modules and 'boto3' not in sys.modules\n"
+        "from cnop.auth import RedisRevocationStore\n"
+        "print('redis' in sys.modules, 'boto3' in sys.modules)\n"
+        "from cnop.auth import DynamoDBRevocationStore\n"
+        "print('boto3' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.split() == ["True", "False", "True"]
+
+
+def test_stores_without_their_extra_say_which_extra_to_install() -> None:
+    code = (
+        "import sys\n"
+        "sys.modules['redis'] = None\n"
+        "sys.modules['boto3'] = None\n"
+        "import cnop.auth\n"
+        "for name in ('RedisRevocationStore', 'DynamoDBRevocationStore'):\n"
+        "    try:\n"
+        "        getattr(cnop.auth, name)\n"
+        "    except ImportError as exc:\n"
+        "        print(exc)\n"
+        "try:\n"
+        "    cnop.auth.NoSuchThing\n"
+        "except AttributeError:\n"
+        "    print('AttributeError')\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    lines = out.stdout.splitlines()
+    assert "pip install 'cnop-auth[redis]'" in lines[0]
+    assert "pip install 'cnop-auth[dynamodb]'" in lines[1]
+    assert lines[2] == "AttributeError"

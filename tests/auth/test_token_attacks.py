@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -19,7 +20,11 @@ from hypothesis import strategies as st
 from jose import jws
 
 from cnop.auth import JWTKey, KeySet, TokenManager, TokenSettings
-from cnop.exceptions import CNOPTokenExpiredException, CNOPTokenInvalidException
+from cnop.exceptions import (
+    CNOPAuthenticationException,
+    CNOPTokenExpiredException,
+    CNOPTokenInvalidException,
+)
 
 TOKEN_ERRORS = (CNOPTokenInvalidException, CNOPTokenExpiredException)
 
@@ -366,3 +371,182 @@ def test_fuzz_random_claim_values_signed_with_the_real_key(
         tokens.verify_access_token(forge(**{claim: value}))
     except TOKEN_ERRORS:
         return
+
+
+# -- one token, one string ---------------------------------------------------------------------
+
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+def _non_canonical_twins(segment_text: str) -> list[str]:
+    """Spellings of the same bytes with non-zero trailing bits in the last character."""
+    unused_bits = {2: 4, 3: 2}[len(segment_text) % 4]
+    index = _ALPHABET.index(segment_text[-1])
+    mask = (1 << unused_bits) - 1
+    return [segment_text[:-1] + _ALPHABET[(index & ~mask) | low] for low in range(1, mask + 1)]
+
+
+def test_non_canonical_signature_encoding_is_refused(
+    tokens: TokenManager, forge: Callable[..., str]
+) -> None:
+    head, body, signature = forge().split(".")
+    twins = _non_canonical_twins(signature)
+    assert twins  # HS256: 32 bytes, 43 characters, two unused bits
+    for twin in twins:
+        assert base64.urlsafe_b64decode(twin + "=") == base64.urlsafe_b64decode(signature + "=")
+        with pytest.raises(CNOPTokenInvalidException, match="signature is not canonical"):
+            tokens.verify_access_token(f"{head}.{body}.{twin}")
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda s: s + "=",
+        lambda s: s + "==",
+        lambda s: s.replace("-", "+").replace("_", "/") if ("-" in s or "_" in s) else s + "+",
+        lambda s: s[:10] + " " + s[10:],
+        lambda s: s + "\n",
+        lambda s: s[:10] + "\x00" + s[10:],
+        lambda s: s[:-1] + "\uff21",  # FULLWIDTH A
+        lambda s: s + "A" * ((1 - len(s)) % 4),  # a length no base64 string has (4n + 1)
+    ],
+)
+@pytest.mark.parametrize("part", [0, 1, 2])
+def test_every_segment_must_be_strict_base64url(
+    tokens: TokenManager, forge: Callable[..., str], part: int, mutate: Callable[[str], str]
+) -> None:
+    parts = forge().split(".")
+    parts[part] = mutate(parts[part])
+    with pytest.raises(CNOPTokenInvalidException, match="base64url"):
+        tokens.verify_access_token(".".join(parts))
+
+
+def test_non_canonical_header_and_payload_are_refused(
+    tokens: TokenManager, forge: Callable[..., str]
+) -> None:
+    parts = forge().split(".")
+    for index in (0, 1):
+        if len(parts[index]) % 4 == 0:
+            continue  # no unused bits in this segment's last character
+        for twin in _non_canonical_twins(parts[index]):
+            changed = list(parts)
+            changed[index] = twin
+            with pytest.raises(CNOPTokenInvalidException, match="not canonical"):
+                tokens.verify_access_token(".".join(changed))
+
+
+# -- sessions: a stolen refresh token, a session stretched forever, a user who lost access --
+
+
+def test_a_stolen_refresh_token_replayed_after_rotation_ends_the_session(
+    tokens: TokenManager,
+) -> None:
+    stolen = tokens.create_token_pair("alice_01")
+    current = tokens.rotate_refresh_token(stolen.refresh_token)
+    with pytest.raises(CNOPTokenInvalidException, match="reused"):
+        tokens.rotate_refresh_token(stolen.refresh_token)
+    # Before: the rotated family lived on, so a thief who rotated first kept the session.
+    with pytest.raises(CNOPTokenInvalidException, match="revoked"):
+        tokens.rotate_refresh_token(current.refresh_token)
+    with pytest.raises(CNOPTokenInvalidException, match="revoked"):
+        tokens.verify_access_token(current.access_token)
+
+
+def test_rotation_cannot_stretch_a_session_past_its_absolute_lifetime(
+    make_tokens: Callable[..., TokenManager], clock: Any
+) -> None:
+    tokens = make_tokens(session_lifetime=timedelta(days=3))
+    pair = tokens.create_token_pair("alice_01")
+    end = pair.session_expires_at
+    for _ in range(5):
+        clock.advance(20 * 3600)
+        try:
+            pair = tokens.rotate_refresh_token(pair.refresh_token)
+        except CNOPTokenExpiredException:
+            break
+        assert tokens.verify_refresh_token(pair.refresh_token).exp <= end
+    else:
+        pytest.fail("rotation kept a 3-day session alive for 100 hours")
+
+
+def test_a_disabled_user_cannot_refresh_and_a_demoted_one_loses_the_role(
+    make_tokens: Callable[..., TokenManager], clock: Any
+) -> None:
+    roles: dict[str, str | None] = {"alice_01": None, "bob_01": "customer"}
+    tokens = TokenManager(make_tokens().settings, on_refresh=roles.get, clock=clock)
+    disabled = tokens.create_token_pair("alice_01", "admin")
+    with pytest.raises(CNOPTokenInvalidException):
+        tokens.rotate_refresh_token(disabled.refresh_token)
+    demoted = tokens.create_token_pair("bob_01", "admin")
+    fresh = tokens.rotate_refresh_token(demoted.refresh_token)
+    assert tokens.verify_access_token(fresh.access_token).role.value == "customer"
+
+
+def test_a_forged_session_token_without_auth_time_is_refused(
+    tokens: TokenManager, forge: Callable[..., str]
+) -> None:
+    with pytest.raises(CNOPTokenInvalidException, match="auth_time"):
+        tokens.verify_access_token(forge(sid="s-1"))
+    with pytest.raises(CNOPTokenInvalidException, match="sid"):
+        tokens.verify_access_token(forge(auth_time=1_800_000_000))
+
+
+@pytest.mark.integration
+def test_a_token_logged_out_on_one_instance_is_refused_on_another(
+    make_tokens: Callable[..., TokenManager], clock: Any, redis_url: str, unique_name: Any
+) -> None:
+    from cnop.auth import RedisRevocationStore
+
+    prefix = unique_name("auth-attack")
+    settings = make_tokens().settings
+    a_store = RedisRevocationStore.from_url(redis_url, prefix=prefix)
+    b_store = RedisRevocationStore.from_url(redis_url, prefix=prefix)
+    a = TokenManager(settings, revocation=a_store, clock=clock)
+    b = TokenManager(settings, revocation=b_store, clock=clock)
+    pair = a.create_token_pair("alice_01")
+    a.logout(pair.access_token)
+    # Before: each instance kept its own revocations, so the stolen token worked on B.
+    with pytest.raises(CNOPTokenInvalidException, match="revoked"):
+        b.verify_access_token(pair.access_token)
+    with pytest.raises(CNOPTokenInvalidException, match="revoked"):
+        b.rotate_refresh_token(pair.refresh_token)
+    a_store.close()
+    b_store.close()
+
+
+# -- gateway headers: replayed, or carried to another route -----------------------------------
+
+
+def test_captured_gateway_headers_cannot_be_replayed(secret: str, clock: Any) -> None:
+    from cnop.auth import GatewaySigner
+
+    signer = GatewaySigner(secret, clock=clock)
+    request = {"method": "POST", "target": "/withdrawals", "body": b'{"amount":"100"}'}
+    captured = signer.sign(
+        {"X-User-ID": "alice_01", "X-User-Role": "customer", "X-Authenticated": "true"},
+        **request,
+    )
+    signer.authenticate(captured, **request)
+    # Before: the same headers were accepted again and again for 60 seconds.
+    with pytest.raises(CNOPAuthenticationException, match="nonce already used"):
+        signer.authenticate(captured, **request)
+
+
+def test_gateway_headers_moved_to_another_route_are_refused(secret: str, clock: Any) -> None:
+    from cnop.auth import GatewaySigner
+
+    signer = GatewaySigner(secret, clock=clock)
+    captured = signer.sign(
+        {"X-User-ID": "alice_01", "X-User-Role": "customer", "X-Authenticated": "true"},
+        method="GET",
+        target="/orders",
+    )
+    # Before: the signature covered only the headers, so it opened any route.
+    for method, target, body in (
+        ("DELETE", "/orders", b""),
+        ("GET", "/admin/users", b""),
+        ("GET", "/orders?user=bob_01", b""),
+        ("POST", "/orders", b'{"qty":"1"}'),
+    ):
+        with pytest.raises(CNOPAuthenticationException, match="bad signature"):
+            signer.authenticate(captured, method=method, target=target, body=body)

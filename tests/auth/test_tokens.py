@@ -126,10 +126,14 @@ def test_rotation_issues_a_new_pair_and_retires_the_old_refresh_token(
     first = tokens.create_token_pair("alice_01", UserRole.ADMIN)
     second = tokens.rotate_refresh_token(first.refresh_token)
     assert tokens.verify_access_token(second.access_token).role is UserRole.ADMIN
-    with pytest.raises(CNOPTokenInvalidException, match="revoked"):
-        tokens.rotate_refresh_token(first.refresh_token)
     third = tokens.rotate_refresh_token(second.refresh_token)
     assert tokens.verify_refresh_token(third.refresh_token).sub == "alice_01"
+    assert third.session_id == second.session_id == first.session_id
+    # A spent refresh token presented again revokes the whole family (RFC 9700 §4.14).
+    with pytest.raises(CNOPTokenInvalidException, match="revoked"):
+        tokens.rotate_refresh_token(first.refresh_token)
+    with pytest.raises(CNOPTokenInvalidException, match="revoked"):
+        tokens.rotate_refresh_token(third.refresh_token)
 
 
 def test_concurrent_rotation_of_one_refresh_token_succeeds_exactly_once(

@@ -159,7 +159,7 @@ def test_settings_refuse_bad_environment() -> None:
     assert settings.tables == TableNames("dev-users", "dev-orders-v2", "dev-inventory")
     config = settings.botocore_config()
     assert config.max_pool_connections == 64
-    assert config.retries == {"mode": "standard", "max_attempts": 3}
+    assert config.retries == {"mode": "standard", "total_max_attempts": 3}  # sends, not retries
     assert "0123456789abcdef" not in repr(settings)
 
 

@@ -214,3 +214,32 @@ def test_ledger_batch_writes_refuse_what_is_not_a_list(
     assert target.list_transactions(name).items == []
     assert target.create_transactions((valid,)) == 1
     assert target.create_transactions([]) == 0
+
+
+@pytest.mark.integration
+def test_daos_and_constructors_refuse_wrong_types(data_settings: Any) -> None:
+    from cnop.data import (
+        Asset,
+        AsyncUserDAO,
+        BalanceDAO,
+        Order,
+        User,
+        UserDAO,
+    )
+
+    for bad in ("settings", 5, {"region": "x"}):
+        with pytest.raises(CNOPValidationException, match="settings"):
+            UserDAO(settings=bad)  # type: ignore[arg-type]
+        with pytest.raises(CNOPValidationException, match="settings"):
+            AsyncUserDAO(object(), settings=bad)  # type: ignore[arg-type]
+        with pytest.raises(CNOPValidationException, match="data"):
+            User.new(bad, "hash")  # type: ignore[arg-type]
+        with pytest.raises(CNOPValidationException, match="data"):
+            Order.new("alice_01", bad)  # type: ignore[arg-type]
+        with pytest.raises(CNOPValidationException, match="data"):
+            Asset.new(bad)  # type: ignore[arg-type]
+    users = UserDAO(settings=data_settings)
+    for verifier in (None, "bcrypt", object()):
+        with pytest.raises(CNOPValidationException, match="verifier"):
+            users.authenticate_user("alice_01", "password", verifier)  # type: ignore[arg-type]
+    assert BalanceDAO(settings=data_settings).settings is data_settings

@@ -6,6 +6,8 @@ python lock_worker.py count <redis-url> <lock> <counter-key> <rounds>
 python lock_worker.py hold <store> <lock> <ttl>
     takes the lock, prints its fencing token, and sleeps until killed.
     <store> is a Redis URL or dynamodb:<endpoint>|<table>.
+python lock_worker.py hold-user <store> <username> <operation>
+    the same with ``user_lock(username, operation)`` and every default setting.
 """
 
 from __future__ import annotations
@@ -47,9 +49,18 @@ def hold(store: str, name: str, ttl: float) -> None:
         time.sleep(3600)
 
 
+def hold_user(store: str, username: str, operation: str) -> None:
+    locks = _manager(store)
+    with locks.user_lock(username, operation) as lock:
+        print(lock.fencing_token, flush=True)
+        time.sleep(3600)
+
+
 if __name__ == "__main__":
     mode, *args = sys.argv[1:]
     if mode == "count":
         count(args[0], args[1], args[2], int(args[3]))
+    elif mode == "hold-user":
+        hold_user(args[0], args[1], args[2])
     else:
         hold(args[0], args[1], float(args[2]))

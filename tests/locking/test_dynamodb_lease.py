@@ -21,6 +21,8 @@ from cnop.exceptions import (
 from cnop.locking import Attempt, DynamoDBLockBackend, LockManager, ThreadedAsyncBackend
 from cnop.locking.dynamodb_core import Observation, acquire_request, refused
 
+WALL = 1_800_000_000.0  # a wall-clock reading (Unix seconds); these items carry no expiry
+
 
 def _item(rvn: str, lease_ms: int = 1000) -> dict[str, dict[str, str]]:
     return {
@@ -33,26 +35,28 @@ def _item(rvn: str, lease_ms: int = 1000) -> dict[str, dict[str, str]]:
 
 
 def test_a_lease_is_stale_only_after_a_full_lease_with_the_same_version_on_our_clock() -> None:
-    first = refused(_item("v1"), None, now=50.0)
+    first = refused(_item("v1"), None, now=50.0, wall=WALL, margin=2.0)
     assert first.observed == Observation("v1", since=50.0, lease=1.0)
     assert first.retry_after == 1.0
     # Same version seen 0.6 s later (our clock): 0.4 s to go, not stale yet.
-    second = refused(_item("v1"), first, now=50.6)
+    second = refused(_item("v1"), first, now=50.6, wall=WALL, margin=2.0)
     assert second.observed == Observation("v1", since=50.0, lease=1.0)
     assert second.retry_after == pytest.approx(0.4)
-    request = acquire_request("t", "x", "me", 1.0, previous=second, now=50.6)
+    request = acquire_request("t", "x", "me", 1.0, previous=second, now=50.6, wall=WALL, margin=2.0)
     assert request["ConditionExpression"] == "attribute_not_exists(#o)"
     # A heartbeat (new version) restarts the count.
-    third = refused(_item("v2"), second, now=50.9)
+    third = refused(_item("v2"), second, now=50.9, wall=WALL, margin=2.0)
     assert third.observed == Observation("v2", since=50.9, lease=1.0)
     # A full lease with v2 unchanged: the next try may take over, only if still v2.
-    request = acquire_request("t", "x", "me", 1.0, previous=third, now=51.9)
+    request = acquire_request("t", "x", "me", 1.0, previous=third, now=51.9, wall=WALL, margin=2.0)
     assert request["ConditionExpression"] == "attribute_not_exists(#o) OR #r = :seen"
     assert request["ExpressionAttributeValues"][":seen"] == {"S": "v2"}
 
 
 def test_a_released_item_is_retried_at_once() -> None:
-    attempt = refused({"lock_name": {"S": "x"}, "fence": {"N": "3"}}, None, now=1.0)
+    attempt = refused(
+        {"lock_name": {"S": "x"}, "fence": {"N": "3"}}, None, now=1.0, wall=WALL, margin=2.0
+    )
     assert attempt == Attempt(False, retry_after=0.0)
 
 

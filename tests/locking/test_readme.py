@@ -29,6 +29,10 @@ def test_readme_example_runs(
 ) -> None:
     monkeypatch.setenv("REDIS_URL", redis_url)
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_endpoint)
+    # The region as CNOP services set it: AWS_REGION alone (boto3 reads another name).
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
     code = _examples()[index]
     exec(compile(code, f"README example {index + 1}", "exec"), {})  # noqa: S102 - our own docs
     printed = capsys.readouterr().out.splitlines()

@@ -6,6 +6,7 @@ import pytest
 
 from cnop.exceptions import CNOPValidationException
 from cnop.logging import AuditEvent, AuditLogger, BaseLogger, LogAction, LoggerName, metrics
+from cnop.logging.testing import capture_logs
 
 from .conftest import SCHEMA, UTC_TIMESTAMP, CapturedLines
 
@@ -105,11 +106,13 @@ def test_message_braces_are_not_formatted(captured: CapturedLines) -> None:
 
 
 def test_fields_cannot_overwrite_the_schema(captured: CapturedLines) -> None:
-    BaseLogger(LoggerName.COMMON).info(
-        action=LogAction.ERROR, message="clash", level="FAKE", service="other", logger="x"
-    )
-    line = captured.by_message("clash")
+    with capture_logs() as logs:
+        BaseLogger(LoggerName.COMMON).info(
+            action=LogAction.ERROR, message="clash", level="FAKE", service="other", logger="x"
+        )
+    (line,) = logs
     assert (line["level"], line["service"], line["logger"]) == ("INFO", "test-svc", "common")
+    assert all(name in line["log_warning"] for name in ("level", "service", "logger"))
     assert (line["field_level"], line["field_service"], line["field_logger"]) == (
         "FAKE",
         "other",
@@ -154,12 +157,15 @@ def test_audit_record_fixed_schema(captured: CapturedLines) -> None:
 
 def test_audit_schema_fields_win_over_extra_fields(captured: CapturedLines) -> None:
     extra = {"outcome": "forged", "action": "forged", "message": "forged"}
-    AuditLogger().record(AuditEvent.LOGOUT, user="carol", success=True, **extra)
-    (line,) = captured.records()
+    with capture_logs() as logs:
+        AuditLogger().record(AuditEvent.LOGOUT, user="carol", success=True, **extra)
+    (line,) = logs
     assert line["outcome"] == "success"
     assert line["action"] == "logout"
     assert line["message"] == "audit logout: success"
     assert (line["field_action"], line["field_message"]) == ("forged", "forged")
+    assert "action" in line["log_warning"]
+    assert "message" in line["log_warning"]
 
 
 def test_metrics_record_without_sdk_is_a_quiet_no_op(capsys: pytest.CaptureFixture[str]) -> None:

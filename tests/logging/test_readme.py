@@ -32,7 +32,7 @@ def block(marker: str) -> str:
 
 
 def test_every_block_is_covered() -> None:
-    assert len(BLOCKS) == 8
+    assert len(BLOCKS) == 9
 
 
 def test_configure_and_log() -> None:
@@ -78,6 +78,16 @@ def test_redaction_prints_what_the_readme_says() -> None:
     assert done.returncode == 0, done.stderr
     promised = [c.strip() for c in re.findall(r"# (\{.*\}|GET .*)", code)]
     assert done.stdout.splitlines() == promised
+
+
+def test_capture_logs() -> None:
+    code = block("capture_logs()")
+    done = run(code)
+    assert done.returncode == 0, done.stderr
+    (promised,) = re.findall(r"# (Bad login .*)", code)
+    assert done.stdout.splitlines() == [promised]
+    # Before configure_logging the line also went to stderr, as JSON, redacted.
+    assert json.loads(done.stderr)["password"] == "[REDACTED]"
 
 
 def test_audit() -> None:

@@ -15,6 +15,7 @@ from cnop.logging import (
     mask_text,
     redact,
 )
+from cnop.logging.testing import capture_logs
 
 from .conftest import CapturedLines
 
@@ -48,6 +49,17 @@ def test_secret_keys_are_redacted(captured: CapturedLines, key: str) -> None:
     log.info(action=LogAction.AUTH_SUCCESS, message="k", fields={key: "s3cr3t-value"})
     assert captured.records()[0]["fields"] == {key: REDACTED}
     assert "s3cr3t-value" not in captured.buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["DBPassword", "SMTPPassword", "JWTSecret", "AWSSecretAccessKey", "APIKey", "OAuth2Token"],
+)
+def test_keys_with_an_acronym_before_the_secret_word_are_redacted(key: str) -> None:
+    with capture_logs() as logs:
+        log.info(action=LogAction.AUTH_SUCCESS, message=f"{key}=s3cr3t-v", **{key: "s3cr3t"})
+    assert logs[0][key] == REDACTED
+    assert logs[0]["message"] == f"{key}={REDACTED}"
 
 
 def test_camel_case_keys_are_redacted() -> None:
@@ -136,10 +148,11 @@ def test_text_without_secrets_is_unchanged() -> None:
     assert mask_text(text).startswith("Bearer-less text with eyJ but no dots")
 
 
-def test_key_set_is_extendable(captured: CapturedLines) -> None:
+def test_key_set_is_extendable() -> None:
     add_secret_keys("test-only-pin-code")
-    log.info(action=LogAction.AUTH_SUCCESS, message="pin", test_only_pin_code=1234, pin=1)
-    line = captured.records()[0]
+    with capture_logs() as logs:
+        log.info(action=LogAction.AUTH_SUCCESS, message="pin", test_only_pin_code=1234, pin=1)
+    line = logs[0]
     assert line["test_only_pin_code"] == REDACTED
     assert line["pin"] == 1
 

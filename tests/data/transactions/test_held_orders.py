@@ -28,7 +28,11 @@ from cnop.data import (
     TransactionManager,
 )
 from cnop.data.aio import open_async_client
-from cnop.exceptions import CNOPInvalidStateTransitionException, CNOPVersionConflictException
+from cnop.exceptions import (
+    CNOPInvalidStateTransitionException,
+    CNOPValidationException,
+    CNOPVersionConflictException,
+)
 
 from .conftest import Blocking
 
@@ -177,3 +181,54 @@ def test_a_market_order_still_ends_through_the_dao(orders: Any, world: SimpleNam
     orders.update_status(stale.order_id, "confirmed")
     with pytest.raises(CNOPVersionConflictException):
         orders.update_status(stale.order_id, "failed", expected_version=stale.version)
+
+
+def test_a_forged_hold_record_releases_nothing(world: SimpleNamespace) -> None:
+    from cnop.data import BalanceTransaction
+
+    manager, name, asset, settings = world.manager, world.name, world.asset, world.settings
+    order = OrderDAO(settings=settings).create_order(
+        Order.new(name, _limit("buy", asset, "10", "10"), total_amount=Decimal(100))
+    )
+    # A ledger record only: no balance moved.
+    BalanceDAO(settings=settings).create_transaction(
+        BalanceTransaction(
+            transaction_id=order.order_id,
+            username=name,
+            transaction_type="order_payment",
+            amount=Decimal(-100),
+            reference_id=order.order_id,
+        )
+    )
+    # The hold is marked on the order by the flow that placed it; a ledger record is not one.
+    with pytest.raises(CNOPValidationException, match="holds nothing"):
+        manager.cancel_order(name, order.order_id)
+    assert BalanceDAO(settings=settings).get_balance(name).balance == Decimal(0)
+
+
+def test_a_resent_status_change_is_applied_once(world: SimpleNamespace) -> None:
+    """What botocore resends after a lost reply is the identical request: it must not fail
+    on the version its first copy already moved, nor apply twice."""
+    from cnop.data import dynamodb_client
+    from cnop.data.core.orders import update_order_status
+    from cnop.data.core.steps import Call
+
+    settings = world.settings
+    orders = OrderDAO(settings=settings)
+    order = orders.create_order(Order.new(world.name, _limit("buy", world.asset, "1", "10")))
+    order = orders.update_status(order.order_id, "confirmed")
+    client = dynamodb_client(settings)
+    operation = update_order_status(settings.tables, order.order_id, "expired")
+    step = next(operation)
+    assert isinstance(step, Call)
+    step = operation.send(client.get_item(**step.params))
+    assert isinstance(step, Call)
+    assert step.operation == "transact_write_items"
+    client.transact_write_items(**step.params)
+    client.transact_write_items(**step.params)  # the resend: answered as done
+    with pytest.raises(StopIteration) as done:
+        operation.send({})
+    expired = done.value.value
+    assert expired.status is OrderStatus.EXPIRED
+    assert orders.get_order(order.order_id) == expired
+    assert expired.version == order.version + 1

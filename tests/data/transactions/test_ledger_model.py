@@ -98,12 +98,20 @@ def proceeds(quantity: Decimal, price: Decimal) -> Decimal:
     return (quantity * price).quantize(CENT, ROUND_FLOOR)
 
 
+@dataclass(frozen=True)
+class OpenOrder:
+    buy: bool
+    asset: str
+    quantity: Decimal
+    limit: Decimal
+    held: Decimal  # USD held by a buy (a sell holds its quantity)
+
+
 @dataclass
 class UserModel:
     balance: Decimal = Decimal(0)
     holdings: dict[str, Decimal] = field(default_factory=dict)
-    #: order id -> (buy?, asset, quantity, USD held)
-    open_orders: dict[str, tuple[bool, str, Decimal, Decimal]] = field(default_factory=dict)
+    open_orders: dict[str, OpenOrder] = field(default_factory=dict)
     closed_orders: set[str] = field(default_factory=set)
 
 
@@ -312,7 +320,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 model.balance -= held
             else:
                 model.holdings[asset] -= quantity
-            model.open_orders[outcome.order.order_id] = (buy, asset, quantity, held)
+            model.open_orders[outcome.order.order_id] = OpenOrder(buy, asset, quantity, limit, held)
         elif enough:
             assert isinstance(outcome, CNOPInternalException), outcome
         else:
@@ -329,12 +337,12 @@ class LedgerMachine(RuleBasedStateMachine):
         order_id = data.draw(st.sampled_from(sorted(model.open_orders)))
         outcome = self._call(user, "cancel_order", order_id, keyed=keyed, fault=fault)
         if isinstance(outcome, FlowResult):
-            buy, asset, quantity, held = model.open_orders.pop(order_id)
+            order = model.open_orders.pop(order_id)
             model.closed_orders.add(order_id)
-            if buy:
-                model.balance += held
+            if order.buy:
+                model.balance += order.held
             else:
-                model.holdings[asset] += quantity
+                model.holdings[order.asset] += order.quantity
         else:
             assert isinstance(outcome, CNOPInternalException), outcome
 
@@ -348,7 +356,53 @@ class LedgerMachine(RuleBasedStateMachine):
         outcome = self._call(user, "cancel_order", order_id, keyed=False, fault="none")
         self._expect_refusal(outcome, CNOPClientException)
 
-    @rule(pick=st.integers(0, 1), price=prices)
+    @precondition(lambda self: any(m.open_orders for m in self.model.values()))
+    @rule(pick=assets, price=prices, fault=faults)
+    def match(self, pick: int, price: Decimal, fault: str) -> None:
+        """Fill, at ``price``, every waiting order of one asset that it crosses."""
+        asset = sorted(self.prices)[pick]
+        crossing = {
+            order_id: user
+            for user, model in self.model.items()
+            for order_id, order in model.open_orders.items()
+            if order.asset == asset
+            and (order.limit >= price if order.buy else order.limit <= price)
+        }
+        self._arm(fault)
+        done: list[str] = []
+        try:
+            for _ in range(3):
+                try:
+                    sweep = self.flows.match_limit_orders(asset, price)
+                except CNOPOutcomeUnknownException:
+                    self._count("outcome-unknown")
+                    self.proxy.clear()  # the network recovers; the operator runs it again
+                    continue
+                except CNOPInternalException:
+                    self._count("failed-told-not-applied")
+                    self.proxy.clear()
+                    continue
+                done += [r.order.order_id for r in sweep.done if r.order is not None]
+                assert not sweep.refused, sweep.refused
+                break
+        finally:
+            self.proxy.clear()
+        # Everything crossing was filled (in this sweep or, unseen, by a run whose outcome
+        # was unknown); the database check after the step tells which.
+        assert set(done) <= set(crossing)
+        for order_id, user in crossing.items():
+            model = self.model[user]
+            order = model.open_orders.pop(order_id)
+            model.closed_orders.add(order_id)
+            if order.buy:
+                model.balance += order.held - cost(order.quantity, price)
+                model.holdings[asset] = model.holdings.get(asset, Decimal(0)) + order.quantity
+            else:
+                model.balance += proceeds(order.quantity, price)
+        self._count(f"fills-after:{fault}")
+        self._count("fills")
+
+    @rule(pick=assets, price=prices)
     def change_price(self, pick: int, price: Decimal) -> None:
         asset_id = sorted(self.prices)[pick]
         assets = AssetDAO(settings=self.settings)

@@ -31,6 +31,11 @@ class TokenClaims(BaseModel):
     exp: datetime
     iss: str | None = None
     aud: str | list[str] | None = None
+    #: The session (login) the token belongs to; every token of one login carries it.
+    sid: str | None = Field(default=None, min_length=1, max_length=128)
+    #: When the session began (the login): its absolute end is this plus the session
+    #: lifetime, which no rotation extends.
+    auth_time: datetime | None = None
 
     @property
     def username(self) -> str:
@@ -56,3 +61,6 @@ class TokenPair(AccessToken):
     refresh_token: str
     refresh_expires_in: int
     refresh_expires_at: datetime
+    #: The session both tokens belong to, and when it ends whatever the rotations.
+    session_id: str
+    session_expires_at: datetime

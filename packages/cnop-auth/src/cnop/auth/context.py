@@ -19,6 +19,7 @@ SOURCE_HEADER = "X-Source"
 AUTH_SERVICE_HEADER = "X-Auth-Service"
 SIGNATURE_HEADER = "X-Gateway-Signature"
 TIMESTAMP_HEADER = "X-Gateway-Timestamp"
+NONCE_HEADER = "X-Gateway-Nonce"
 #: The headers that describe the caller, in the order the gateway signature covers them.
 CONTEXT_HEADERS = (
     REQUEST_ID_HEADER,
@@ -33,7 +34,7 @@ _REQUEST_ID = re.compile(rf"[A-Za-z0-9._:\-]{{1,{FieldConstraints.REQUEST_ID_MAX
 _SERVICE_NAME = re.compile(r"[A-Za-z0-9._\-]{1,64}")
 _BOOLEANS = {"true": True, "false": False}
 _SINGLE_VALUED = frozenset(
-    h.lower() for h in (*CONTEXT_HEADERS, SIGNATURE_HEADER, TIMESTAMP_HEADER)
+    h.lower() for h in (*CONTEXT_HEADERS, SIGNATURE_HEADER, TIMESTAMP_HEADER, NONCE_HEADER)
 )
 # Admin implies customer: what each role may act as.
 _GRANTS: dict[UserRole, frozenset[UserRole]] = {

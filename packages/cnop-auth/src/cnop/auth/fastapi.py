@@ -70,12 +70,18 @@ class FastAPIAuth:
         """The authenticated caller; 401 (problem document) when there is none."""
         headers = request.headers
         if self._gateway is not None and SIGNATURE_HEADER in headers:
-            context = self._gateway.authenticate(headers)
+            context = await self._gateway.authenticate_async(
+                headers,
+                method=request.method,
+                target=request_target(request),
+                body=await request.body(),
+            )
             if not context.authenticated:
                 raise CNOPAuthenticationException("Authentication is required")
             return context
         if self._tokens is not None and credentials is not None:
-            claims = self._tokens.verify_access_token(credentials.credentials)
+            # The async path: a shared revocation store is awaited, never blocks the loop.
+            claims = await self._tokens.verify_access_token_async(credentials.credentials)
             return UserContext(
                 authenticated=True,
                 user_id=claims.sub,
@@ -96,6 +102,47 @@ class FastAPIAuth:
             return require_role(user, wanted)
 
         return dependency
+
+
+def request_target(request: Request) -> str:
+    """The path and query exactly as received (percent-encoding untouched), as signed."""
+    raw = request.scope.get("raw_path")
+    path = raw.decode("latin-1") if isinstance(raw, bytes) else request.url.path
+    query = request.scope.get("query_string", b"")
+    return f"{path}?{query.decode('latin-1')}" if query else path
+
+
+JWKS_PATH = "/.well-known/jwks.json"
+JWKS_MEDIA_TYPE = "application/jwk-set+json"
+
+
+def add_jwks_route(
+    app: FastAPI, tokens: TokenManager, *, path: str = JWKS_PATH, max_age: int = 300
+) -> None:
+    """Serve the issuer's public keys (``tokens.jwks()``) at ``path`` for verifying services.
+
+    The set includes retired keys that still verify, so a token signed before a rotation
+    keeps verifying elsewhere until it expires. ``max_age`` (seconds) is sent as
+    ``Cache-Control``; keep it at or below the clients' TTL.
+    """
+    if not isinstance(tokens, TokenManager):
+        raise CNOPConfigurationException("add_jwks_route needs the issuing TokenManager")
+    if isinstance(max_age, bool) or not isinstance(max_age, int) or not 0 <= max_age <= 86400:
+        raise CNOPConfigurationException("max_age must be 0-86400 seconds")
+    document = tokens.jwks()  # checked now: an HMAC-only issuer has no public keys
+    if not document["keys"]:
+        raise CNOPConfigurationException(
+            "This TokenManager has no RS*/ES* keys: there is nothing to publish"
+        )
+
+    async def jwks() -> Response:
+        return JSONResponse(
+            tokens.jwks(),
+            media_type=JWKS_MEDIA_TYPE,
+            headers={"Cache-Control": f"public, max-age={max_age}"},
+        )
+
+    app.add_api_route(path, jwks, methods=["GET"], include_in_schema=False)
 
 
 def add_problem_handler(app: FastAPI) -> None:

@@ -1,4 +1,10 @@
-"""Revocation of individual tokens by ``jti``."""
+"""Revocation of tokens by ``jti`` and of whole sessions by ``sid``.
+
+Two protocols: :class:`RevocationList` (a set of revoked token ids: the least a store must
+do) and :class:`RevocationStore` (token ids and sessions, sync and async, what the shared
+Redis and DynamoDB stores implement). A ``RevocationList`` given to a TokenManager is
+wrapped by :func:`as_store`, which keeps sessions in it under ``sid:``-prefixed ids.
+"""
 
 from __future__ import annotations
 
@@ -30,6 +36,83 @@ class RevocationList(Protocol):
         ...
 
 
+@runtime_checkable
+class RevocationStore(Protocol):
+    """Revoked token ids and revoked sessions, each kept until an expiry.
+
+    Every ``revoke*`` is atomic: of concurrent calls for one id exactly one returns
+    ``True``, even when a call is retried after a lost reply (a store recognises its own
+    earlier write). Refresh-token rotation marks a refresh token used with :meth:`revoke`,
+    so a second use is detected. An id whose expiry has passed counts as absent. A store
+    that cannot answer raises a ``CNOPException`` (verification then fails closed).
+    """
+
+    def is_revoked(self, jti: str, sid: str | None = None) -> bool:
+        """Whether the token ``jti`` or its session ``sid`` was revoked (one round trip)."""
+        ...
+
+    def revoke(self, jti: str, expires_at: datetime, sid: str | None = None) -> bool:
+        """Revoke the token ``jti`` (of session ``sid``) until ``expires_at``."""
+        ...
+
+    def revoke_session(self, sid: str, expires_at: datetime) -> bool:
+        """Revoke the session ``sid``, and so every token carrying it, until ``expires_at``."""
+        ...
+
+    async def is_revoked_async(self, jti: str, sid: str | None = None) -> bool:
+        """:meth:`is_revoked` without blocking the event loop."""
+        ...
+
+    async def revoke_async(self, jti: str, expires_at: datetime, sid: str | None = None) -> bool:
+        """:meth:`revoke` without blocking the event loop."""
+        ...
+
+    async def revoke_session_async(self, sid: str, expires_at: datetime) -> bool:
+        """:meth:`revoke_session` without blocking the event loop."""
+        ...
+
+
+#: Session entries in a plain RevocationList; a ``jti`` of ours never contains ``:``.
+SESSION_PREFIX = "sid:"
+
+
+class ListRevocationStore:
+    """A :class:`RevocationStore` over a :class:`RevocationList` (sessions as ``sid:`` ids).
+
+    Its async methods call the list directly: use it only with a list that does no I/O.
+    """
+
+    def __init__(self, revoked: RevocationList) -> None:
+        self._list = revoked
+
+    def is_revoked(self, jti: str, sid: str | None = None) -> bool:
+        return self._list.is_revoked(jti) or (
+            sid is not None and self._list.is_revoked(SESSION_PREFIX + sid)
+        )
+
+    def revoke(self, jti: str, expires_at: datetime, sid: str | None = None) -> bool:
+        return self._list.revoke(jti, expires_at)
+
+    def revoke_session(self, sid: str, expires_at: datetime) -> bool:
+        return self._list.revoke(SESSION_PREFIX + sid, expires_at)
+
+    async def is_revoked_async(self, jti: str, sid: str | None = None) -> bool:
+        return self.is_revoked(jti, sid)
+
+    async def revoke_async(self, jti: str, expires_at: datetime, sid: str | None = None) -> bool:
+        return self.revoke(jti, expires_at, sid)
+
+    async def revoke_session_async(self, sid: str, expires_at: datetime) -> bool:
+        return self.revoke_session(sid, expires_at)
+
+
+def as_store(revocation: RevocationStore | RevocationList) -> RevocationStore:
+    """``revocation`` as a :class:`RevocationStore` (a plain list is wrapped)."""
+    if isinstance(revocation, RevocationStore):
+        return revocation
+    return ListRevocationStore(revocation)
+
+
 class InMemoryRevocationList:
     """A thread-safe :class:`RevocationList` for one process; entries leave when they expire."""
 
@@ -40,15 +123,18 @@ class InMemoryRevocationList:
         self._next_prune = 0.0
 
     def is_revoked(self, jti: str) -> bool:
+        now = self._clock()
         with self._lock:
-            return jti in self._expiry
+            expiry = self._expiry.get(jti)
+            return expiry is not None and expiry > now
 
     def revoke(self, jti: str, expires_at: datetime) -> bool:
         now = self._clock()
         with self._lock:
             if now >= self._next_prune:
                 self._prune(now)
-            if jti in self._expiry:
+            expiry = self._expiry.get(jti)
+            if expiry is not None and expiry > now:
                 return False
             self._expiry[jti] = expires_at.timestamp()
             return True

@@ -47,3 +47,20 @@ def stored_hash_unusable(reason: str) -> None:
         message="A stored password hash could not be used",
         reason=reason,
     )
+
+
+def refresh_token_reused(user: str, jti: str, sid: str | None) -> None:
+    # A spent refresh token came back: a stolen copy or a replay. The session is revoked.
+    _audit.record(
+        AuditEvent.TOKEN_REFUSED,
+        user=user,
+        success=False,
+        reason="refresh token reused; session revoked",
+        jti=jti,
+        sid=sid,
+        reuse=True,
+    )
+
+
+def logged_out(user: str, jti: str, sid: str | None) -> None:
+    _audit.record(AuditEvent.LOGOUT, user=user, success=True, jti=jti, sid=sid)

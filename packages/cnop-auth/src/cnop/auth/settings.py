@@ -14,6 +14,7 @@ from cnop.exceptions import CNOPConfigurationException
 DEFAULT_ALGORITHM = "HS256"
 DEFAULT_ACCESS_MINUTES = 30
 DEFAULT_REFRESH_DAYS = 7
+DEFAULT_SESSION_DAYS = 30
 DEFAULT_ISSUER = "cnop-auth"
 DEFAULT_AUDIENCE = "cnop"
 DEFAULT_LEEWAY = timedelta(seconds=30)
@@ -29,12 +30,17 @@ class TokenSettings:
     """Everything a :class:`~cnop.auth.TokenManager` needs.
 
     ``issuer``/``audience`` set to ``None`` are neither written nor checked; otherwise every
-    token must carry exactly them. ``leeway`` tolerates clock differences for exp/nbf/iat.
+    token must carry exactly them. ``session_lifetime`` bounds a login however often its
+    refresh token is rotated (default 30 days). ``leeway`` tolerates clock differences for
+    exp/nbf/iat.
     """
 
     keys: KeySet
     access_token_lifetime: timedelta = timedelta(minutes=DEFAULT_ACCESS_MINUTES)
     refresh_token_lifetime: timedelta = timedelta(days=DEFAULT_REFRESH_DAYS)
+    #: The absolute lifetime of a session (a login): refresh-token rotation never extends
+    #: it, and no token of the session outlives it.
+    session_lifetime: timedelta = timedelta(days=DEFAULT_SESSION_DAYS)
     issuer: str | None = DEFAULT_ISSUER
     audience: str | None = DEFAULT_AUDIENCE
     leeway: timedelta = DEFAULT_LEEWAY
@@ -43,13 +49,28 @@ class TokenSettings:
     def __post_init__(self) -> None:
         if not isinstance(self.keys, KeySet):
             raise CNOPConfigurationException("TokenSettings.keys must be a KeySet")
-        for name in ("access_token_lifetime", "refresh_token_lifetime"):
-            if not timedelta(seconds=1) <= getattr(self, name) <= MAX_LIFETIME:
-                raise CNOPConfigurationException(f"{name} must be between 1 second and 366 days")
-        if self.leeway < timedelta(0):
-            raise CNOPConfigurationException("leeway must not be negative")
-        if self.max_token_bytes < 256:
-            raise CNOPConfigurationException("max_token_bytes must be at least 256")
+        for name in ("access_token_lifetime", "refresh_token_lifetime", "session_lifetime"):
+            value = getattr(self, name)
+            if not isinstance(value, timedelta) or not (
+                timedelta(seconds=1) <= value <= MAX_LIFETIME
+            ):
+                raise _field(name, "must be a timedelta between 1 second and 366 days")
+        if not isinstance(self.leeway, timedelta) or not (
+            timedelta(0) <= self.leeway <= timedelta(minutes=10)
+        ):
+            raise _field("leeway", "must be a timedelta between 0 and 10 minutes")
+        if (
+            isinstance(self.max_token_bytes, bool)
+            or not isinstance(self.max_token_bytes, int)
+            or not 256 <= self.max_token_bytes <= 1_000_000
+        ):
+            raise _field("max_token_bytes", "must be a whole number between 256 and 1000000")
+        for name in ("issuer", "audience"):
+            value = getattr(self, name)
+            if value is not None and (
+                not isinstance(value, str) or not 1 <= len(value) <= 256 or not value.isprintable()
+            ):
+                raise _field(name, "must be None or 1-256 printable characters")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> TokenSettings:
@@ -59,7 +80,7 @@ class TokenSettings:
         RS*/ES*: ``JWT_PRIVATE_KEY`` (PEM) and ``JWT_KEY_ID``, plus optional
         ``JWT_PREVIOUS_PUBLIC_KEYS``, a JSON object of ``{kid: public PEM}`` that still verify.
         ``JWT_ACCESS_TOKEN_EXPIRE_MINUTES`` (30), ``JWT_REFRESH_TOKEN_EXPIRE_DAYS`` (7),
-        ``JWT_ISSUER`` (cnop-auth), ``JWT_AUDIENCE`` (cnop).
+        ``JWT_SESSION_LIFETIME_DAYS`` (30), ``JWT_ISSUER`` (cnop-auth), ``JWT_AUDIENCE`` (cnop).
         """
         env = os.environ if environ is None else environ
         algorithm = env.get("JWT_ALGORITHM", "").strip() or DEFAULT_ALGORITHM
@@ -84,9 +105,20 @@ class TokenSettings:
                     env, "JWT_REFRESH_TOKEN_EXPIRE_DAYS", DEFAULT_REFRESH_DAYS, MAX_LIFETIME.days
                 )
             ),
+            session_lifetime=timedelta(
+                days=_positive_int(
+                    env, "JWT_SESSION_LIFETIME_DAYS", DEFAULT_SESSION_DAYS, MAX_LIFETIME.days
+                )
+            ),
             issuer=env.get("JWT_ISSUER", "").strip() or DEFAULT_ISSUER,
             audience=env.get("JWT_AUDIENCE", "").strip() or DEFAULT_AUDIENCE,
         )
+
+
+def _field(name: str, message: str) -> CNOPConfigurationException:
+    return CNOPConfigurationException(
+        f"TokenSettings.{name} {message}", details={"variable": f"TokenSettings.{name}"}
+    )
 
 
 def _asymmetric_keys(env: Mapping[str, str], algorithm: str) -> KeySet:
@@ -121,10 +153,11 @@ def _positive_int(env: Mapping[str, str], name: str, default: int, maximum: int)
     raw = env.get(name, "").strip()
     if not raw:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
+    # ASCII digits only: int() also reads other scripts' digits, full-width digits and
+    # "1_0", which no one means here.
+    # More than 12 digits is over any maximum (and int() refuses past 4300 digits).
+    digits = raw.isascii() and raw.isdigit()
+    value = (int(raw) if len(raw) <= 12 else maximum + 1) if digits else 0
     if value < 1:
         raise CNOPConfigurationException(
             f"{name} must be a positive whole number, got {raw!r}", details={"variable": name}

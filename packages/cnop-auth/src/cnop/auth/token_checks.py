@@ -10,6 +10,7 @@ import base64
 import binascii
 import json
 import math
+import re
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -22,6 +23,8 @@ from cnop.exceptions import CNOPTokenExpiredException, CNOPTokenInvalidException
 
 # Far enough for any real token, near enough that datetime conversion cannot overflow.
 _MAX_TIMESTAMP = 253402300799  # 9999-12-31T23:59:59Z
+# The base64url alphabet (RFC 4648 §5), without padding.
+_B64URL = re.compile(r"[A-Za-z0-9_-]+", re.ASCII)
 
 
 def invalid(reason: str) -> CNOPTokenInvalidException:
@@ -41,6 +44,11 @@ def select_key(token: str, keys: KeySet, max_bytes: int) -> JWTKey:
     parts = token.split(".")
     if len(parts) != 3 or not all(parts):
         raise invalid("not three dot-separated segments")
+    # Every segment must be the one canonical spelling of its bytes: python-jose decodes
+    # the signature leniently, so without this many strings would verify as one token and
+    # a deny-list or cache keyed on the string could be sidestepped.
+    for part, what in zip(parts, ("header", "payload", "signature"), strict=True):
+        strict_b64decode(part, what)
     header = _json_object(parts[0], "header")
     alg = header.get("alg")
     if not isinstance(alg, str) or alg not in keys.algorithms:
@@ -58,6 +66,21 @@ def select_key(token: str, keys: KeySet, max_bytes: int) -> JWTKey:
     return key
 
 
+def header_kid(token: Any) -> str | None:
+    """The ``kid`` a token's header names, or ``None``; never raises (nothing is trusted
+    yet: this only tells a key source which key to look for)."""
+    if isinstance(token, bytes):
+        token = token.decode("ascii", errors="replace")
+    if not isinstance(token, str) or len(token) > 65536 or token.count(".") != 2:
+        return None
+    try:
+        header = _json_object(token.split(".", 1)[0], "header")
+    except CNOPTokenInvalidException:
+        return None
+    kid = header.get("kid")
+    return kid if isinstance(kid, str) and 1 <= len(kid) <= 64 and kid.isprintable() else None
+
+
 def check_claims(
     payload: bytes,
     *,
@@ -66,12 +89,15 @@ def check_claims(
     leeway: float,
     issuer: str | None,
     audience: str | None,
+    session_lifetime: float | None = None,
 ) -> TokenClaims:
     """Validate the signed payload and return its typed claims.
 
     Raises ``CNOPTokenExpiredException`` past ``exp`` (+ leeway), otherwise
     ``CNOPTokenInvalidException`` for anything missing, mistyped or out of place.
-    ``expected_type=None`` accepts both token types (for revocation).
+    ``expected_type=None`` accepts both token types (for revocation). A token of a session
+    (``sid``) must carry ``auth_time``, and is expired once ``auth_time`` is more than
+    ``session_lifetime`` seconds ago.
     """
     claims = _json_object_bytes(payload, "payload")
     exp = _timestamp(claims, "exp")
@@ -79,6 +105,18 @@ def check_claims(
     nbf = _timestamp(claims, "nbf")
     if now > exp + leeway:
         raise CNOPTokenExpiredException(details={"reason": "expired"})
+    extra: dict[str, Any] = {}
+    if "sid" in claims or "auth_time" in claims:
+        if not isinstance(claims.get("sid"), str) or "auth_time" not in claims:
+            raise invalid("bad or missing claims: sid, auth_time")
+        auth_time = _timestamp(claims, "auth_time")
+        if auth_time > iat + leeway:
+            raise invalid("session began after the token was issued")
+        if session_lifetime is not None and now > auth_time + session_lifetime + leeway:
+            raise CNOPTokenExpiredException(
+                "The session has ended; sign in again", details={"reason": "session ended"}
+            )
+        extra["auth_time"] = _utc(auth_time)
     if iat > now + leeway:
         raise invalid("issued in the future")
     if nbf > now + leeway:
@@ -91,19 +129,32 @@ def check_claims(
         raise invalid(f"wrong token type (expected {expected_type.value})")
     try:
         return TokenClaims.model_validate(
-            {**claims, "iat": _utc(iat), "nbf": _utc(nbf), "exp": _utc(exp)}
+            {**claims, "iat": _utc(iat), "nbf": _utc(nbf), "exp": _utc(exp), **extra}
         )
     except ValidationError as exc:
         fields = sorted({str(err["loc"][0]) for err in exc.errors() if err["loc"]})
         raise invalid(f"bad or missing claims: {', '.join(fields)}") from None
 
 
-def _json_object(segment: str, what: str) -> dict[str, Any]:
+def strict_b64decode(segment: str, what: str) -> bytes:
+    """The bytes of an unpadded base64url ``segment`` (RFC 7515 §2), or a refusal.
+
+    Refused: padding, any character outside ``A-Z a-z 0-9 - _``, an impossible length, and
+    non-zero trailing bits (which would let several strings stand for the same bytes).
+    """
+    if not _B64URL.fullmatch(segment) or len(segment) % 4 == 1:
+        raise invalid(f"{what} is not base64url")
     try:
         raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
     except (binascii.Error, ValueError):
         raise invalid(f"{what} is not base64url") from None
-    return _json_object_bytes(raw, what)
+    if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != segment:
+        raise invalid(f"{what} is not canonical base64url")
+    return raw
+
+
+def _json_object(segment: str, what: str) -> dict[str, Any]:
+    return _json_object_bytes(strict_b64decode(segment, what), what)
 
 
 def _json_object_bytes(raw: bytes, what: str) -> dict[str, Any]:

@@ -69,6 +69,7 @@ from cnop.data.transactions import (
     FlowResult,
     FlowType,
     RetryPolicy,
+    SweepResult,
     TransactionManager,
     UserLocks,
 )
@@ -112,6 +113,7 @@ __all__ = [
     "Page",
     "PasswordVerifier",
     "RetryPolicy",
+    "SweepResult",
     "TableNames",
     "TransactionManager",
     "TransactionStatus",

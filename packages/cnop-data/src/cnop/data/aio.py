@@ -39,6 +39,7 @@ from cnop.data.models import (
     UserCreate,
     UserUpdate,
 )
+from cnop.data.validation import validate_instance, validate_method
 from cnop.exceptions import CNOPConfigurationException
 
 __all__ = [
@@ -76,7 +77,11 @@ class AsyncDAO:
     """
 
     def __init__(self, client: Any, *, settings: DataSettings | None = None) -> None:
-        self.settings = settings or DataSettings.from_env()
+        self.settings = (
+            DataSettings.from_env()
+            if settings is None
+            else validate_instance(settings, DataSettings, "settings")
+        )
         self.tables = self.settings.tables
         self.executor = AsyncExecutor(client)
         self._cursors = CursorCodec(self.settings.cursor_secret)
@@ -108,6 +113,7 @@ class AsyncUserDAO(AsyncDAO):
     ) -> User:
         """The user if the password matches; CNOPInvalidCredentialsException otherwise
         (the same error for an unknown user, an inactive one and a wrong password)."""
+        validate_method(verifier, "verify_password", "verifier")
         user = await self.executor.run(user_ops.find_user_for_login(self.tables, username))
         # Hash checks are CPU-bound (bcrypt ~0.2 s): keep them off the event loop.
         return await asyncio.to_thread(user_ops.check_credentials, user, password, verifier)

@@ -1,7 +1,10 @@
-"""``python -m cnop.data tables create|delete|describe``, ``health`` and ``migrate-from-common``.
+"""``python -m cnop.data tables create|delete|describe``, ``health``, ``orders match|expire``
+and ``migrate-from-common``.
 
-Both take ``--endpoint URL``, ``--prefix P`` and ``--region R``; ``health`` also takes
-``--deadline SECONDS`` (default 2). Exit status: 0 on success (``health``: healthy),
+All take ``--endpoint URL``, ``--prefix P`` and ``--region R``; ``health`` also takes
+``--deadline SECONDS`` (default 2); ``orders match`` takes ``--asset ID --price P`` and
+fills every waiting limit order that price crosses; ``orders expire`` expires every
+waiting order past its ``expires_at``. Exit status: 0 on success (``health``: healthy),
 1 when a step failed (the reason on stderr) or the health check found a problem.
 ``migrate-from-common`` (see MIGRATING.md) exits 3 when its report lists problems.
 """
@@ -57,6 +60,11 @@ def _parser() -> argparse.ArgumentParser:
         default=DEFAULT_DEADLINE,
         help=f"seconds the whole check may take (default {DEFAULT_DEADLINE:g})",
     )
+    orders = commands.add_parser("orders", help="settle waiting limit orders (operators)")
+    orders.add_argument("action", choices=("match", "expire"))
+    orders.add_argument("--asset", help="the asset whose waiting orders to match")
+    orders.add_argument("--price", help="the execution price, e.g. 64000 or 0.25")
+    _common(orders)
     migration = commands.add_parser(
         "migrate-from-common", help="copy the original Common Package's tables into these"
     )
@@ -65,13 +73,41 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _client(args: argparse.Namespace) -> tuple[Any, TableNames]:
+def _settle(args: argparse.Namespace, client: Any, names: TableNames) -> int:
+    from cnop.data.transactions import TransactionManager  # noqa: PLC0415 - only for orders
+
+    settings = _settings(args).with_tables(names)
+    flows = TransactionManager(settings=settings, client=client)
+    if args.action == "match":
+        if args.asset is None or args.price is None:
+            print("error: orders match needs --asset and --price", file=sys.stderr)
+            return 2
+        sweep = flows.match_limit_orders(args.asset, args.price)
+    else:
+        sweep = flows.expire_limit_orders()
+    print(
+        json.dumps(
+            {
+                "done": [r.order.order_id for r in sweep.done if r.order is not None],
+                "lost": sweep.lost,
+                "refused": sweep.refused,
+            }
+        )
+    )
+    return 0
+
+
+def _settings(args: argparse.Namespace) -> DataSettings:
     overrides = {}
     if args.endpoint:
         overrides["endpoint_url"] = args.endpoint
     if args.region:
         overrides["region"] = args.region
-    settings = DataSettings.from_env(**overrides)
+    return DataSettings.from_env(**overrides)
+
+
+def _client(args: argparse.Namespace) -> tuple[Any, TableNames]:
+    settings = _settings(args)
     if not _REGION.fullmatch(settings.region):
         raise CNOPConfigurationException(
             "AWS_REGION (or --region) must be lowercase letters, digits and '-', e.g. us-east-1",
@@ -91,6 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         client, names = _client(args)
+        if args.group == "orders":
+            return _settle(args, client, names)
         if args.group == "migrate-from-common":
             return migrate.run(args, client, names)
         if args.group == "health":

@@ -34,6 +34,7 @@ from cnop.data.models import (
     UserCreate,
     UserUpdate,
 )
+from cnop.data.validation import validate_instance, validate_method
 
 __all__ = [
     "AssetBalanceDAO",
@@ -50,7 +51,11 @@ class SyncDAO:
     """Shared set-up: settings (default: the environment) and the process-wide client."""
 
     def __init__(self, *, settings: DataSettings | None = None, client: Any = None) -> None:
-        self.settings = settings or DataSettings.from_env()
+        self.settings = (
+            DataSettings.from_env()
+            if settings is None
+            else validate_instance(settings, DataSettings, "settings")
+        )
         self.tables = self.settings.tables
         self.executor = SyncExecutor(
             client if client is not None else dynamodb_client(self.settings)
@@ -82,6 +87,7 @@ class UserDAO(SyncDAO):
     def authenticate_user(self, username: str, password: str, verifier: PasswordVerifier) -> User:
         """The user if the password matches; CNOPInvalidCredentialsException otherwise
         (the same error for an unknown user, an inactive one and a wrong password)."""
+        validate_method(verifier, "verify_password", "verifier")
         user = self.executor.run(user_ops.find_user_for_login(self.tables, username))
         return user_ops.check_credentials(user, password, verifier)
 

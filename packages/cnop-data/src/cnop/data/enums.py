@@ -83,8 +83,9 @@ ORDER_TRANSITIONS: MappingProxyType[OrderStatus, frozenset[OrderStatus]] = Mappi
     {
         _S.PENDING: frozenset({_S.CONFIRMED, _S.CANCELLED, _S.FAILED}),
         _S.CONFIRMED: frozenset({_S.QUEUED, _S.PROCESSING, _S.CANCELLED, _S.FAILED, _S.EXPIRED}),
-        _S.QUEUED: frozenset({_S.TRIGGERED, _S.CANCELLED, _S.FAILED, _S.EXPIRED}),
-        _S.TRIGGERED: frozenset({_S.PROCESSING, _S.FAILED}),
+        # A fill settles a waiting limit order in one transaction: straight to completed.
+        _S.QUEUED: frozenset({_S.TRIGGERED, _S.COMPLETED, _S.CANCELLED, _S.FAILED, _S.EXPIRED}),
+        _S.TRIGGERED: frozenset({_S.PROCESSING, _S.COMPLETED, _S.FAILED}),
         _S.PROCESSING: frozenset({_S.COMPLETED, _S.FAILED}),
         _S.COMPLETED: frozenset(),
         _S.CANCELLED: frozenset(),

@@ -8,7 +8,9 @@ for the full table of keys and access patterns.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
+from decimal import Context, Decimal
 
 from cnop.data.codec import (
     BOOL,
@@ -20,6 +22,7 @@ from cnop.data.codec import (
     AttributeValue,
     ItemMapper,
     enum_codec,
+    format_timestamp,
 )
 from cnop.data.enums import (
     AssetTransactionType,
@@ -46,8 +49,11 @@ __all__ = [
     "ASSET_TRANSACTION_MAPPER",
     "BALANCE_MAPPER",
     "BALANCE_TRANSACTION_MAPPER",
+    "DAILY_PREFIX",
+    "EXPIRY_SHARDS",
     "ORDER_MAPPER",
     "USER_MAPPER",
+    "WAITING_ORDER_ATTRIBUTES",
     "asset_balance_key",
     "asset_key",
     "asset_transaction_key",
@@ -55,8 +61,11 @@ __all__ = [
     "balance_transaction_key",
     "category_partition",
     "email_guard_key",
+    "expiry_partition",
     "key",
     "order_key",
+    "pending_partition",
+    "price_rank",
     "user_asset_partition",
     "user_key",
     "user_partition",
@@ -72,8 +81,18 @@ BALANCE_TX_PREFIX = "BALTX#"
 ASSET_BALANCE_PREFIX = "ASSETBAL#"
 ASSET_TX_PREFIX = "ASSETTX#"
 ORDER_PREFIX = "ORDER#"
+#: Per-user, per-day counters of deposits and withdrawals (``DAILY#deposit#2026-12-01``).
+DAILY_PREFIX = "DAILY#"
 #: The one gsi1 partition of the inventory table that holds active assets (sparse).
 ACTIVE_ASSETS = "ASSETS#ACTIVE"
+#: How many gsi4 partitions the expiry index of waiting orders is spread over.
+EXPIRY_SHARDS = 4
+#: The GSI attributes a waiting limit order carries, removed when it stops waiting.
+WAITING_ORDER_ATTRIBUTES = ("gsi3pk", "gsi3sk", "gsi4pk", "gsi4sk")
+_EXACT = Context(prec=100)
+_PRICE_CEILING = Decimal(10) ** 38
+_PRICE_DIGITS = 39  # 10^38 - a tiny price has 38 nines, and the ceiling itself 39 digits
+_PRICE_DECIMALS = 18
 
 
 def key(pk: str, sk: str) -> dict[str, AttributeValue]:
@@ -147,9 +166,37 @@ def _user_keys(user: User) -> Mapping[str, str]:
     }
 
 
+def pending_partition(asset_id: str, buy: bool) -> str:
+    """The gsi3 partition of the waiting limit buys (or sells) of one asset."""
+    return f"PENDING#{asset_id}#{'BUY' if buy else 'SELL'}"
+
+
+def price_rank(price: Decimal, buy: bool) -> str:
+    """A gsi3 sort key prefix that orders waiting orders best limit first.
+
+    Buys rank by ``10^38 - limit`` (highest limit first), sells by the limit (lowest
+    first); fixed-width digits, so string order is number order. Digits past the 18th
+    decimal are cut: the rank never moves an order across a price it does not cross by
+    more than that, and a matcher re-checks the exact limit.
+    """
+    # Exact: the default 28-digit context would round 10^38 - 7 to 10^38.
+    value = _EXACT.subtract(_PRICE_CEILING, price) if buy else price
+    whole = int(value)
+    fraction = int(_EXACT.multiply(_EXACT.subtract(value, whole), Decimal(10) ** _PRICE_DECIMALS))
+    return f"{whole:0{_PRICE_DIGITS}d}.{fraction:0{_PRICE_DECIMALS}d}"
+
+
+def expiry_partition(shard: int) -> str:
+    return f"EXPIRING#{shard}"
+
+
+def _expiry_shard(order_id: str) -> int:
+    return int(hashlib.sha256(order_id.encode()).hexdigest()[:8], 16) % EXPIRY_SHARDS
+
+
 def _order_keys(order: Order) -> Mapping[str, str]:
     sort = ORDER_PREFIX + order.order_id
-    return {
+    keys = {
         "pk": f"ORDER#{order.order_id}",
         "sk": ORDER,
         "gsi1pk": user_partition(order.username),
@@ -157,6 +204,16 @@ def _order_keys(order: Order) -> Mapping[str, str]:
         "gsi2pk": user_asset_partition(order.username, order.asset_id),
         "gsi2sk": sort,
     }
+    if order.status is OrderStatus.QUEUED and order.limit_price is not None:
+        # Sparse indexes of waiting orders: by asset, side and limit (matching on a
+        # price) and by expiry; the flow that ends the order removes them.
+        buy = order.order_type.is_buy
+        keys["gsi3pk"] = pending_partition(order.asset_id, buy)
+        keys["gsi3sk"] = f"{price_rank(order.limit_price, buy)}#{order.order_id}"
+        if order.expires_at is not None:
+            keys["gsi4pk"] = expiry_partition(_expiry_shard(order.order_id))
+            keys["gsi4sk"] = f"{format_timestamp(order.expires_at)}#{order.order_id}"
+    return keys
 
 
 def _asset_keys(asset: Asset) -> Mapping[str, str]:
@@ -219,6 +276,7 @@ BALANCE_TRANSACTION_MAPPER = ItemMapper(
         "status": enum_codec(TransactionStatus),
         "description": STR,
         "reference_id": STR,
+        "external_reference": STR,
         "created_at": TIMESTAMP,
     },
     lambda t: {"pk": user_partition(t.username), "sk": BALANCE_TX_PREFIX + t.transaction_id},

@@ -34,6 +34,7 @@ from cnop.data.types import (
     Description,
     Email,
     EntityId,
+    ExternalReference,
     FirstName,
     LastName,
     NonNegativeDecimal,
@@ -46,6 +47,7 @@ from cnop.data.types import (
     Version,
     utc_now,
 )
+from cnop.data.validation import validate_instance
 from cnop.exceptions import CNOPEntityValidationException, UserRole
 
 __all__ = [
@@ -185,6 +187,7 @@ class User(CNOPModel):
     @classmethod
     def new(cls, data: UserCreate, password_hash: str) -> User:
         """A version-1 user from validated input and a password hash."""
+        validate_instance(data, UserCreate, "data")
         now = utc_now()
         return cls(**data.model_dump(), password_hash=password_hash, created_at=now, updated_at=now)
 
@@ -212,7 +215,10 @@ class BalanceTransaction(CNOPModel):
     amount: SignedDecimal
     status: TransactionStatus = TransactionStatus.COMPLETED
     description: Description | None = None
+    #: The order (or other record of ours) this entry belongs to.
     reference_id: EntityId | None = None
+    #: An outside system's id for it (e.g. the payment provider's), as the caller gave it.
+    external_reference: ExternalReference | None = None
     created_at: Timestamp = Field(default_factory=utc_now)
 
     @model_validator(mode="after")
@@ -283,6 +289,7 @@ class Order(CNOPModel):
     @classmethod
     def new(cls, username: str, data: OrderCreate, **fields: Any) -> Order:
         """A pending version-1 order for ``username`` from validated input."""
+        validate_instance(data, OrderCreate, "data")
         now = utc_now()
         return cls(username=username, **data.model_dump(), created_at=now, updated_at=now, **fields)
 
@@ -328,6 +335,8 @@ class Asset(CNOPModel):
 
     @classmethod
     def new(cls, data: AssetCreate) -> Asset:
+        """A version-1 asset from validated input."""
+        validate_instance(data, AssetCreate, "data")
         now = utc_now()
         return cls(**data.model_dump(), created_at=now, updated_at=now)
 

@@ -33,7 +33,13 @@ __all__ = [
     "verify_tables",
 ]
 
-_GSIS = {"users": ("gsi1",), "orders": ("gsi1", "gsi2"), "inventory": ("gsi1", "gsi2")}
+# orders: gsi1 by user, gsi2 by user and asset, gsi3 waiting limit orders by asset, side and
+# limit, gsi4 waiting orders by expiry (both sparse).
+_GSIS = {
+    "users": ("gsi1",),
+    "orders": ("gsi1", "gsi2", "gsi3", "gsi4"),
+    "inventory": ("gsi1", "gsi2"),
+}
 _ROLES = ("users", "orders", "inventory")
 # fullmatch, not `$`: `$` also matches before a trailing newline.
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")

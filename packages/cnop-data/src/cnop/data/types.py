@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Annotated, Any
@@ -18,6 +19,7 @@ __all__ = [
     "Description",
     "Email",
     "EntityId",
+    "ExternalReference",
     "FirstName",
     "LastName",
     "NonNegativeDecimal",
@@ -28,6 +30,7 @@ __all__ = [
     "Timestamp",
     "Username",
     "Version",
+    "check_external_reference",
     "utc_now",
 ]
 
@@ -78,6 +81,18 @@ EntityId = Annotated[str, BeforeValidator(v.check_entity_id)]
 AssetId = Annotated[str, BeforeValidator(v.check_asset_id)]
 AssetName = Annotated[str, BeforeValidator(_asset_name)]
 Description = Annotated[str, BeforeValidator(lambda x: v.check_text(x, "description", 1000))]
+
+_EXTERNAL_REFERENCE = re.compile(r"[A-Za-z0-9_.:/#-]{1,128}")
+
+
+def check_external_reference(value: Any, field: str = "external_reference") -> str:
+    """An outside system's id: 1-128 of letters, digits and ``_ . : / # -`` (whole string)."""
+    if not isinstance(value, str) or not _EXTERNAL_REFERENCE.fullmatch(value):
+        raise ValueError(f"{field} must be 1-128 letters, digits or '_', '.', ':', '/', '#', '-'")
+    return value
+
+
+ExternalReference = Annotated[str, BeforeValidator(check_external_reference)]
 Category = Annotated[str, BeforeValidator(v.check_category)]
 Timestamp = Annotated[datetime, BeforeValidator(v.check_timestamp)]
 #: > 0, at most 8 decimal places (quantities, amounts of a deposit or withdrawal).

@@ -55,6 +55,8 @@ __all__ = [
     "validate_asset_id",
     "validate_email",
     "validate_entity_id",
+    "validate_instance",
+    "validate_method",
     "validate_name",
     "validate_phone",
     "validate_price",
@@ -191,6 +193,21 @@ def check_date_of_birth(value: Any) -> date:
     return value
 
 
+def _parse_numeral(value: str, field: str) -> Decimal:
+    if value.strip() != value:
+        raise ValueError(f"{field} must be a number without surrounding spaces")
+    if len(value) > _MAX_NUMERAL_LENGTH:
+        raise ValueError(f"{field} must have at most {MAX_SIGNIFICANT_DIGITS} digits")
+    if value.lstrip("+-").lower() in _NOT_FINITE:
+        raise ValueError(f"{field} must be a finite number")
+    if not _NUMERAL.fullmatch(value):
+        raise ValueError(f"{field} must be a number written with ASCII digits 0-9")
+    try:
+        return Decimal(value)
+    except InvalidOperation:  # pragma: no cover - the pattern admits only numerals
+        raise ValueError(f"{field} must be a number") from None
+
+
 def to_decimal(value: Any, field: str) -> Decimal:
     """``value`` (Decimal, int or numeric string) as a finite Decimal that DynamoDB can store.
 
@@ -203,18 +220,7 @@ def to_decimal(value: Any, field: str) -> Decimal:
     elif isinstance(value, int):
         number = Decimal(value)
     elif isinstance(value, str):
-        if value.strip() != value:
-            raise ValueError(f"{field} must be a number without surrounding spaces")
-        if len(value) > _MAX_NUMERAL_LENGTH:
-            raise ValueError(f"{field} must have at most {MAX_SIGNIFICANT_DIGITS} digits")
-        if value.lstrip("+-").lower() in _NOT_FINITE:
-            raise ValueError(f"{field} must be a finite number")
-        if not _NUMERAL.fullmatch(value):
-            raise ValueError(f"{field} must be a number written with ASCII digits 0-9")
-        try:
-            number = Decimal(value)
-        except InvalidOperation:  # pragma: no cover - the pattern admits only numerals
-            raise ValueError(f"{field} must be a number") from None
+        number = _parse_numeral(value, field)
     else:
         raise ValueError(f"{field} must be a Decimal, an int or a numeric string")
     if not number.is_finite():
@@ -341,6 +347,25 @@ def validate_price(value: Any, field: str = "price") -> Decimal:
 def validate_entity_id(value: Any, field: str = "id") -> str:
     """A ULID id, or CNOPValidationException."""
     return _raising(check_entity_id, field, value, field)
+
+
+def validate_instance(value: Any, cls: type[_T], field: str) -> _T:
+    """``value`` if it is a ``cls``, or CNOPValidationException naming ``field``."""
+    if not isinstance(value, cls):
+        raise CNOPValidationException.for_field(
+            field, f"must be a {cls.__name__}, not {type(value).__name__}"
+        )
+    return value
+
+
+def validate_method(value: Any, method: str, field: str) -> Any:
+    """``value`` if it has a callable ``method`` (a Protocol's one method), else
+    CNOPValidationException naming ``field``."""
+    if not callable(getattr(value, method, None)):
+        raise CNOPValidationException.for_field(
+            field, f"must have a {method}() method, not be a {type(value).__name__}"
+        )
+    return value
 
 
 def validate_records(value: Any, model: type[_T], field: str = "records") -> list[_T]:

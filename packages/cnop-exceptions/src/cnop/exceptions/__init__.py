@@ -7,6 +7,7 @@
 """
 
 from cnop.exceptions.__about__ import __version__
+from cnop.exceptions.aws import aws_region, dynamodb_endpoint_url, find_aws_region
 from cnop.exceptions.base import CNOPClientException, CNOPException, CNOPInternalException
 from cnop.exceptions.business import (
     CNOPAssetInactiveException,
@@ -111,5 +112,8 @@ __all__ = [
     "ServiceName",
     "UserRole",
     "__version__",
+    "aws_region",
+    "dynamodb_endpoint_url",
+    "find_aws_region",
     "to_problem",
 ]

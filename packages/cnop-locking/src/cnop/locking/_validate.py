@@ -116,3 +116,17 @@ def poll_interval(value: object) -> float:
             "poll_interval", f"must be between 0.01 and 10 seconds, got {value!r}"
         )
     return seconds
+
+
+MAX_CLOCK_SKEW_MARGIN = 600.0
+
+
+def clock_skew_margin(value: object) -> float:
+    """How far instances' wall clocks may differ, in seconds: 0 to 600."""
+    seconds = _seconds("clock_skew_margin", value)
+    if not 0 <= seconds <= MAX_CLOCK_SKEW_MARGIN:
+        raise CNOPValidationException.for_field(
+            "clock_skew_margin",
+            f"must be between 0 and {MAX_CLOCK_SKEW_MARGIN:.0f} seconds, got {value!r}",
+        )
+    return seconds

@@ -1,7 +1,13 @@
 """DynamoDB lease locks through boto3 (the ``dynamodb`` extra); see ``dynamodb_core``.
 
 DynamoDB has no way to notify a waiter, so a waiter re-reads every ``poll_interval``
-seconds (or sooner, when the watched lease would turn stale).
+seconds (or sooner, when the lease it saw would turn stale or expire).
+
+Clocks: a dead holder's lease is taken over once it has expired by more than
+``clock_skew_margin`` (default 2 s) on the waiter's wall clock, so the instances sharing a
+lock table must have wall clocks within that margin of each other (NTP or Amazon Time
+Sync keeps them within milliseconds). See ``dynamodb_core`` for what a larger difference
+does.
 """
 
 from __future__ import annotations
@@ -13,17 +19,23 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import NoRegionError
 
-from cnop.exceptions import CNOPConfigurationException
+from cnop.exceptions import CNOPConfigurationException, dynamodb_endpoint_url, find_aws_region
 from cnop.locking import _validate, dynamodb_core
 from cnop.locking.backend import Attempt
 
 CONNECT_TIMEOUT = 2.0
 READ_TIMEOUT = 5.0
 DEFAULT_POLL_INTERVAL = 0.1
+#: How far the wall clocks of instances sharing a lock table may differ (seconds).
+DEFAULT_CLOCK_SKEW_MARGIN = 2.0
 
 
 class DynamoDBLockBackend:
     """Lease locks in one DynamoDB table (hash key ``lock_name``, a string).
+
+    A holder that dies without releasing keeps its lock until its lease (or last
+    heartbeat's lease) has passed by ``clock_skew_margin`` on a waiter's clock; a waiter
+    that is waiting then gets it within a ``poll_interval``.
 
     >>> backend = DynamoDBLockBackend.connect("locks", endpoint_url="http://localhost:8000")
     >>> backend.create_table()  # once, e.g. at deploy time; safe to repeat
@@ -32,11 +44,17 @@ class DynamoDBLockBackend:
     kind = "dynamodb"
 
     def __init__(
-        self, table: str, client: Any, *, poll_interval: float = DEFAULT_POLL_INTERVAL
+        self,
+        table: str,
+        client: Any,
+        *,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        clock_skew_margin: float = DEFAULT_CLOCK_SKEW_MARGIN,
     ) -> None:
         self.table = _validate.table_name(table)
         self._client = client
         self.poll_interval = _validate.poll_interval(poll_interval)
+        self.clock_skew_margin = _validate.clock_skew_margin(clock_skew_margin)
 
     @classmethod
     def connect(
@@ -46,15 +64,18 @@ class DynamoDBLockBackend:
         endpoint_url: str | None = None,
         region_name: str | None = None,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
+        clock_skew_margin: float = DEFAULT_CLOCK_SKEW_MARGIN,
     ) -> DynamoDBLockBackend:
         """A backend with its own boto3 client (short timeouts, few retries).
 
-        ``endpoint_url`` and ``region_name`` default to boto3's own configuration
-        (``AWS_ENDPOINT_URL_DYNAMODB``, ``AWS_REGION``...).
+        ``region_name`` defaults to ``AWS_REGION``, then ``AWS_DEFAULT_REGION``, then the
+        AWS config file; ``endpoint_url`` to ``AWS_ENDPOINT_URL_DYNAMODB``, then
+        ``AWS_ENDPOINT_URL``, then AWS's endpoint for the region — the resolution every
+        CNOP package shares (``cnop.exceptions.aws_region``). A bad value raises
+        ``CNOPConfigurationException`` naming the argument or variable.
         """
-        for field, text in (("endpoint_url", endpoint_url), ("region_name", region_name)):
-            if text is not None and not isinstance(text, str):
-                raise CNOPConfigurationException(f"DynamoDB lock backend: {field} must be text")
+        region = find_aws_region(explicit=region_name)
+        endpoint = dynamodb_endpoint_url(explicit=endpoint_url)
         config = Config(
             connect_timeout=CONNECT_TIMEOUT,
             read_timeout=READ_TIMEOUT,
@@ -62,15 +83,21 @@ class DynamoDBLockBackend:
         )
         try:
             client = boto3.client(
-                "dynamodb", endpoint_url=endpoint_url, region_name=region_name, config=config
+                "dynamodb", endpoint_url=endpoint, region_name=region, config=config
             )
         except NoRegionError:
             raise CNOPConfigurationException(
-                "No AWS region for the DynamoDB lock table: set AWS_REGION or pass region_name"
+                "No AWS region for the DynamoDB lock table: set AWS_REGION or pass region_name",
+                details={"variable": "AWS_REGION"},
             ) from None
-        except ValueError as exc:  # e.g. a malformed endpoint_url
+        except ValueError as exc:  # botocore's own checks; the endpoint passed ours
             raise CNOPConfigurationException(f"DynamoDB lock backend: {exc}") from None
-        return cls(table, client, poll_interval=poll_interval)
+        return cls(table, client, poll_interval=poll_interval, clock_skew_margin=clock_skew_margin)
+
+    @property
+    def region(self) -> str:
+        """The AWS region the client talks to."""
+        return str(self._client.meta.region_name)
 
     def create_table(self, wait: bool = True) -> None:
         """Create the lock table (on-demand billing) unless it exists."""
@@ -88,19 +115,40 @@ class DynamoDBLockBackend:
                 raise dynamodb_core.map_error(exc, self.table) from None
 
     def try_acquire(self, name: str, token: str, ttl: float, previous: Attempt | None) -> Attempt:
+        request, attempt = self._acquire_once(name, token, ttl, previous)
+        margin = self.clock_skew_margin
+        if dynamodb_core.takeover_due(
+            request, attempt, now=time.monotonic(), wall=time.time(), margin=margin
+        ):
+            _, attempt = self._acquire_once(name, token, ttl, attempt)
+        return attempt
+
+    def _acquire_once(
+        self, name: str, token: str, ttl: float, previous: Attempt | None
+    ) -> tuple[dict[str, Any], Attempt]:
         request = dynamodb_core.acquire_request(
-            self.table, name, token, ttl, previous=previous, now=time.monotonic()
+            self.table,
+            name,
+            token,
+            ttl,
+            previous=previous,
+            now=time.monotonic(),
+            wall=time.time(),
+            margin=self.clock_skew_margin,
         )
         try:
-            return dynamodb_core.granted(self._client.update_item(**request))
+            return request, dynamodb_core.granted(self._client.update_item(**request))
         except Exception as exc:
             if dynamodb_core.error_code(exc) != "ConditionalCheckFailedException":
                 raise dynamodb_core.map_error(exc, self.table) from None
             item = getattr(exc, "response", {}).get("Item")
             mine = dynamodb_core.already_granted(item, token)
             if mine is not None:
-                return mine
-            return dynamodb_core.refused(item, previous, time.monotonic())
+                return request, mine
+            refused = dynamodb_core.refused(
+                item, previous, time.monotonic(), wall=time.time(), margin=self.clock_skew_margin
+            )
+            return request, refused
 
     def release(self, name: str, token: str) -> bool:
         request = dynamodb_core.release_request(self.table, name, token)
@@ -117,7 +165,8 @@ class DynamoDBLockBackend:
         return self._conditional(dynamodb_core.release_request(self.table, name, None))
 
     def extend(self, name: str, token: str, ttl: float) -> bool:
-        return self._conditional(dynamodb_core.extend_request(self.table, name, token, ttl))
+        request = dynamodb_core.extend_request(self.table, name, token, ttl, wall=time.time())
+        return self._conditional(request)
 
     def wait_for_release(self, name: str, timeout: float) -> bool:
         time.sleep(max(0.0, min(timeout, self.poll_interval)))

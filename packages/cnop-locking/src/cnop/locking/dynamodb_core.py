@@ -2,18 +2,37 @@
 
 Modelled on Amazon's DynamoDB Lock Client. One item per lock name::
 
-    lock_name (hash key) | owner (token) | rvn (record version) | lease_ms | fence
+    lock_name (hash key) | owner (token) | rvn (record version) | lease_ms
+    | expires_at_ms | fence | released_by
 
 Acquire is a conditional update that succeeds when nobody owns the item. Every grant,
-heartbeat and release writes a fresh random ``rvn``. A waiter that finds the lock owned
-remembers the ``rvn`` and *when it first saw it on its own monotonic clock*; only after a
-full ``lease_ms`` with that same ``rvn`` does it declare the lease stale and take over,
-conditionally on the ``rvn`` still being the one it watched. No machine's wall clock is
-trusted. The item is never deleted, so ``fence`` (``ADD 1`` on each grant) only grows.
+heartbeat and release writes a fresh random ``rvn``; every grant and heartbeat also writes
+``expires_at_ms``: the writer's wall clock (Unix ms) plus the lease. The item is never
+deleted, so ``fence`` (``ADD 1`` on each grant, takeovers included) only grows.
+
+A waiter that finds the lock owned takes it over, conditionally on the ``rvn`` it read
+being still there (so two waiters never both win), once either holds:
+
+- the lease expired on the waiter's wall clock: ``expires_at_ms`` is older than its now
+  minus ``skew_margin``. This is what frees a dead holder's lock for a waiter that comes
+  later. It assumes that no instance's clock runs ahead of another's by ``skew_margin``
+  or more; a waiter whose clock is ahead by more can take a live lease early (the fence
+  still rises, so fenced writes of the old holder are refused). A holder whose clock is
+  behind writes an early expiry, with the same effect; one whose clock is ahead only
+  makes waiters wait longer, up to the next rule.
+- the waiter saw the same ``rvn`` for a full ``lease_ms`` on its own monotonic clock. This
+  trusts no wall clock: the holder wrote nothing for a whole lease, so its lease is over.
+  It frees the lock for a waiter that was already waiting when the holder died, and caps
+  the wait behind a holder with a clock far ahead (or an item that has no
+  ``expires_at_ms``).
+
+The holder counts its lease on its own monotonic clock from before it sent the request,
+so it stops considering itself the holder before the expiry it wrote.
 """
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +55,7 @@ _NAMES = {
     "#l": "lease_ms",
     "#f": "fence",
     "#b": "released_by",
+    "#e": "expires_at_ms",
 }
 _THROTTLED = {
     "ProvisionedThroughputExceededException",
@@ -48,14 +68,22 @@ _THROTTLED = {
 
 @dataclass(frozen=True)
 class Observation:
-    """A waiter's memory of the holder's record version and when it first saw it."""
+    """A waiter's memory of the holder's record: its version, when the waiter first saw it
+    (monotonic clock), its lease, and the expiry it carries (wall clock, Unix seconds)."""
 
     rvn: str
     since: float
     lease: float
+    expires_at_ms: int | None = None
 
     def stale(self, now: float) -> bool:
+        """Unchanged for a full lease on the waiter's monotonic clock ``now``."""
         return now - self.since >= self.lease
+
+    def expired(self, wall: float, margin: float) -> bool:
+        """Past its expiry plus ``margin`` on the waiter's wall clock ``wall``, exactly as
+        the takeover condition (``expires_at_ms < :cut``) will judge it."""
+        return self.expires_at_ms is not None and self.expires_at_ms < _cut_ms(wall, margin)
 
 
 def new_rvn() -> str:
@@ -66,27 +94,58 @@ def _lease_ms(ttl: float) -> str:
     return str(max(1, round(ttl * 1000)))
 
 
+def _expires_at_ms(wall: float, ttl: float) -> str:
+    return str(round(wall * 1000) + int(_lease_ms(ttl)))
+
+
+def _cut_ms(wall: float, margin: float) -> int:
+    """Leases that expired before this moment (Unix ms) may be taken over."""
+    return math.floor((wall - margin) * 1000)
+
+
 def acquire_request(
-    table: str, name: str, token: str, ttl: float, *, previous: Attempt | None, now: float
+    table: str,
+    name: str,
+    token: str,
+    ttl: float,
+    *,
+    previous: Attempt | None,
+    now: float,
+    wall: float,
+    margin: float,
 ) -> dict[str, Any]:
-    """UpdateItem that grants ``name`` to ``token``: if free, or if the watched lease is stale."""
+    """UpdateItem that grants ``name`` to ``token``: if free, or if the lease last seen
+    (``previous``) is stale or expired, and still the one seen.
+
+    ``now`` is the caller's monotonic clock, ``wall`` its wall clock (Unix seconds),
+    ``margin`` the allowed clock difference between instances (seconds).
+    """
     values: dict[str, Any] = {
         ":o": {"S": token},
         ":r": {"S": new_rvn()},
         ":l": {"N": _lease_ms(ttl)},
+        ":e": {"N": _expires_at_ms(wall, ttl)},
         ":one": {"N": "1"},
     }
+    names = ["#o", "#r", "#l", "#e", "#f"]
     condition = "attribute_not_exists(#o)"
     seen = previous.observed if previous is not None else None
-    if isinstance(seen, Observation) and seen.stale(now):
-        condition += " OR #r = :seen"
-        values[":seen"] = {"S": seen.rvn}
+    if isinstance(seen, Observation):
+        if seen.stale(now):
+            condition += " OR #r = :seen"
+            values[":seen"] = {"S": seen.rvn}
+        elif seen.expired(wall, margin):
+            # Checked again by DynamoDB: the rvn, so that of two waiters only one wins;
+            # the expiry, so that a heartbeat we did not see keeps the lease.
+            condition += " OR (#r = :seen AND #e < :cut)"
+            values[":seen"] = {"S": seen.rvn}
+            values[":cut"] = {"N": str(_cut_ms(wall, margin))}
     return {
         "TableName": table,
         "Key": {HASH_KEY: {"S": name}},
-        "UpdateExpression": "SET #o = :o, #r = :r, #l = :l ADD #f :one",
+        "UpdateExpression": "SET #o = :o, #r = :r, #l = :l, #e = :e ADD #f :one",
         "ConditionExpression": condition,
-        "ExpressionAttributeNames": {k: _NAMES[k] for k in ("#o", "#r", "#l", "#f")},
+        "ExpressionAttributeNames": {k: _NAMES[k] for k in names},
         "ExpressionAttributeValues": values,
         "ReturnValues": "UPDATED_NEW",
         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
@@ -101,8 +160,8 @@ def granted(response: dict[str, Any]) -> Attempt:
 def already_granted(item: dict[str, Any] | None, token: str) -> Attempt | None:
     """The grant ``token`` already holds, when a failed acquire met its own earlier write.
 
-    botocore re-sends a request whose reply was lost; the re-sent acquire then finds the
-    lock owned, by us.
+    botocore re-sends a request whose reply was lost; the re-sent acquire (or takeover)
+    then finds the lock owned, by us.
     """
     if item and item.get("owner", {}).get("S") == token and "fence" in item:
         return Attempt(True, fencing_token=int(item["fence"]["N"]))
@@ -116,30 +175,65 @@ def released_by(item: dict[str, Any] | None, token: str) -> bool:
     return item is not None and item.get("released_by", {}).get("S") == token
 
 
-def refused(item: dict[str, Any] | None, previous: Attempt | None, now: float) -> Attempt:
-    """The Attempt for a failed acquire, given the item DynamoDB returned with the failure."""
+def refused(
+    item: dict[str, Any] | None,
+    previous: Attempt | None,
+    now: float,
+    *,
+    wall: float,
+    margin: float,
+) -> Attempt:
+    """The Attempt for a failed acquire, given the item DynamoDB returned with the failure.
+
+    ``retry_after`` is when the lease turns stale (monotonic watch) or expired (wall
+    clock plus ``margin``), whichever comes first.
+    """
     if not item or "owner" not in item or "rvn" not in item:
         return Attempt(False, retry_after=0.0)  # released in between: try again at once
     rvn = item["rvn"]["S"]
     lease = int(item.get("lease_ms", {"N": "0"})["N"]) / 1000
+    expires_text = item.get("expires_at_ms", {}).get("N")
+    expires_ms = int(expires_text) if expires_text is not None else None
     seen = previous.observed if previous is not None else None
     since = seen.since if isinstance(seen, Observation) and seen.rvn == rvn else now
-    observation = Observation(rvn, since, lease)
-    return Attempt(False, retry_after=max(0.0, since + lease - now), observed=observation)
+    observation = Observation(rvn, since, lease, expires_ms)
+    left = since + lease - now
+    if expires_ms is not None:  # the first moment _cut_ms() passes the expiry
+        left = min(left, (expires_ms + 1) / 1000 + margin - wall)
+    return Attempt(False, retry_after=max(0.0, left), observed=observation)
 
 
-def extend_request(table: str, name: str, token: str, ttl: float) -> dict[str, Any]:
-    """A heartbeat: new record version and lease, only while ``token`` owns ``name``."""
+def takeover_due(
+    request: dict[str, Any], attempt: Attempt, *, now: float, wall: float, margin: float
+) -> bool:
+    """Whether a refused ``attempt`` met a lease that may be taken over at once.
+
+    Then the same try sends the takeover (``acquire_request`` with ``attempt`` as
+    ``previous``) instead of waiting for the next one: a caller with ``wait=0`` gets a
+    dead holder's lock too. Not when ``request`` was that takeover already, for the same
+    record version (it was refused because the lease changed: someone else won it).
+    """
+    seen = attempt.observed
+    if attempt.acquired or not isinstance(seen, Observation):
+        return False
+    if request["ExpressionAttributeValues"].get(":seen") == {"S": seen.rvn}:
+        return False
+    return seen.stale(now) or seen.expired(wall, margin)
+
+
+def extend_request(table: str, name: str, token: str, ttl: float, *, wall: float) -> dict[str, Any]:
+    """A heartbeat: new record version, lease and expiry, only while ``token`` owns ``name``."""
     return {
         "TableName": table,
         "Key": {HASH_KEY: {"S": name}},
-        "UpdateExpression": "SET #r = :r, #l = :l",
+        "UpdateExpression": "SET #r = :r, #l = :l, #e = :e",
         "ConditionExpression": "#o = :o",
-        "ExpressionAttributeNames": {k: _NAMES[k] for k in ("#o", "#r", "#l")},
+        "ExpressionAttributeNames": {k: _NAMES[k] for k in ("#o", "#r", "#l", "#e")},
         "ExpressionAttributeValues": {
             ":o": {"S": token},
             ":r": {"S": new_rvn()},
             ":l": {"N": _lease_ms(ttl)},
+            ":e": {"N": _expires_at_ms(wall, ttl)},
         },
     }
 
@@ -151,9 +245,9 @@ def release_request(table: str, name: str, token: str | None) -> dict[str, Any]:
         return {
             "TableName": table,
             "Key": {HASH_KEY: {"S": name}},
-            "UpdateExpression": "SET #r = :r REMOVE #o, #l, #b",
+            "UpdateExpression": "SET #r = :r REMOVE #o, #l, #e, #b",
             "ConditionExpression": "attribute_exists(#o)",
-            "ExpressionAttributeNames": {k: _NAMES[k] for k in ("#o", "#r", "#l", "#b")},
+            "ExpressionAttributeNames": {k: _NAMES[k] for k in ("#o", "#r", "#l", "#e", "#b")},
             "ExpressionAttributeValues": values,
         }
     values[":o"] = {"S": token}
@@ -161,9 +255,9 @@ def release_request(table: str, name: str, token: str | None) -> dict[str, Any]:
     return {
         "TableName": table,
         "Key": {HASH_KEY: {"S": name}},
-        "UpdateExpression": "SET #r = :r, #b = :o REMOVE #o, #l",
+        "UpdateExpression": "SET #r = :r, #b = :o REMOVE #o, #l, #e",
         "ConditionExpression": "#o = :o",
-        "ExpressionAttributeNames": {k: _NAMES[k] for k in ("#o", "#r", "#l", "#b")},
+        "ExpressionAttributeNames": {k: _NAMES[k] for k in ("#o", "#r", "#l", "#e", "#b")},
         "ExpressionAttributeValues": values,
         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
     }

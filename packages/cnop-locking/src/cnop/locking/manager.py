@@ -139,6 +139,7 @@ class LockManager:
         region_name: str | None = None,
         create_table: bool = False,
         poll_interval: float = 0.1,
+        clock_skew_margin: float = 2.0,
         default_ttl: float = DEFAULT_TTL,
         default_wait: float = DEFAULT_WAIT,
         operation_ttls: Mapping[str, float] | None = None,
@@ -146,13 +147,23 @@ class LockManager:
         """Lease locks in the DynamoDB table ``table`` (needs the ``dynamodb`` extra).
 
         ``create_table=True`` creates the table if it is missing (hash key ``lock_name``).
+        A holder that died without releasing leaves its lock to others once its lease
+        has passed by ``clock_skew_margin`` seconds on their clocks (instances' wall
+        clocks must agree that closely; see ``DynamoDBLockBackend``).
+        The region and endpoint default to ``AWS_REGION`` / ``AWS_DEFAULT_REGION`` and
+        ``AWS_ENDPOINT_URL_DYNAMODB`` / ``AWS_ENDPOINT_URL`` (see
+        ``DynamoDBLockBackend.connect``).
         """
         # boto3 loads only when a DynamoDB manager is made.
         from cnop.locking.dynamodb_backend import DynamoDBLockBackend  # noqa: PLC0415
         from cnop.locking.threaded import ThreadedAsyncBackend  # noqa: PLC0415
 
         backend = DynamoDBLockBackend.connect(
-            table, endpoint_url=endpoint_url, region_name=region_name, poll_interval=poll_interval
+            table,
+            endpoint_url=endpoint_url,
+            region_name=region_name,
+            poll_interval=poll_interval,
+            clock_skew_margin=clock_skew_margin,
         )
         if create_table:
             backend.create_table()

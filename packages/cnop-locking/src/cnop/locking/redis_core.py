@@ -18,12 +18,24 @@ Every script is safe to run twice with the same token, because redis-py re-sends
 whose connection broke before the reply came back: a repeated acquire returns the grant it
 already made, a repeated release still reports success.
 
-The fencing token is a counter (``INCR``) that starts from the server time in microseconds
-whenever it is missing (first use, Redis restarted without its data, or a week after it
-started). Each acquisition takes a round trip, far longer than a microsecond, so the
-counter never catches up with the clock: a restart from the clock always lands above every
-token handed out before, as long as the server clock does not step back. Needs Redis 6 or
-later (scripts that read ``TIME`` and then write need 5; a fractional ``BLPOP`` timeout, 6).
+Fencing tokens. Every grant reads the server clock (``TIME``, in microseconds) and hands
+out ``max(clock, last token + 1)``, storing it as the new last token (one ``SET ... GET``).
+The stored value only guards against a clock that steps back; the clock is what keeps
+tokens rising when the stored value is old or gone: Redis restarted without its data or
+from an older RDB snapshot, a replica promoted before it had every write, or a fence
+record that expired (a week after the lock's last grant). Two grants of one lock have at
+least a release script between them, which takes microseconds, so on a clock that only
+moves forward the token is the clock at the grant (at worst a few microseconds ahead).
+
+The clock assumption: a token is above every earlier one as long as the clock of the
+server that grants it reads later than the clock of whichever server granted the earlier
+ones read at that grant. A single server whose clock never steps back meets it; so does
+a restart or failover, if the clocks of the servers involved (a primary and its replicas)
+never differ, or step back, by more than the restart or failover takes (seconds; NTP
+keeps them within milliseconds). A clock set back by more than that can repeat tokens
+until it has caught up again.
+
+Needs Redis 6.2 or later (``SET ... GET``; a fractional ``BLPOP`` timeout needs 6).
 """
 
 from __future__ import annotations
@@ -45,7 +57,8 @@ from cnop.exceptions import (
 from cnop.locking.backend import Attempt
 
 KEY_PREFIX = "cnop:lock:"
-#: How long a fence counter lives before it restarts from the clock (which keeps it rising).
+#: How long a lock's last fencing token is kept after its last grant; a lock unused for
+#: longer starts again from the server clock, which is above every token it handed out.
 FENCE_RETENTION_MS = 7 * 24 * 3600 * 1000
 #: How long an unclaimed release signal stays around.
 SIGNAL_RETENTION_MS = 5_000
@@ -56,13 +69,16 @@ RELEASED_RETENTION_MS = 30_000
 #: block of a waiter (``acquisition.MAX_SINGLE_WAIT``, 1 s) with room to spare.
 WAITING_RETENTION_MS = 5_000
 
+# The fence is built and compared as text: digit strings without leading zeros order by
+# length, then digit by digit; formatting a Lua number would cost more than the rest.
 ACQUIRE = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  local fence = redis.call('INCR', KEYS[2])
-  if fence == 1 then
-    local now = redis.call('TIME')
-    fence = tonumber(now[1]) * 1000000 + tonumber(now[2])
-    redis.call('SET', KEYS[2], string.format('%.0f', fence), 'PX', ARGV[3])
+  local now = redis.call('TIME')
+  local fence = now[1] .. string.sub('00000' .. now[2], -6)
+  local last = redis.call('SET', KEYS[2], fence, 'PX', ARGV[3], 'GET')
+  if last and (#last > #fence or (#last == #fence and last >= fence)) then
+    fence = string.format('%.0f', tonumber(last) + 1)
+    redis.call('SET', KEYS[2], fence, 'PX', ARGV[3])
   end
   return {1, fence}
 end

@@ -48,11 +48,17 @@ class AuditLogger:
         message = f"audit {getattr(event, 'value', event)}: {outcome}"
         if reason:
             message = f"{message} ({reason})"
-        emit = self._log.info if success else self._log.warning
-        # The schema's fields win over extra fields of the same name; extra "action" or
-        # "message" fields are kept under a prefixed name like any clashing field.
-        for clash in ("action", "message"):
-            if clash in fields:
-                fields[f"field_{clash}"] = fields.pop(clash)
         schema = {"event": event, "success": bool(success), "outcome": outcome, "reason": reason}
-        emit(action=action, message=message, user=user, **{**fields, **schema})
+        request_id = fields.pop("request_id", None)
+        # The schema's fields win over extra fields of the same name. Extra "action" or
+        # "message" fields stay in the fields, where the formatter keeps them as
+        # field_<name> and marks the line with a log_warning, as for any logger.
+        self._log._emit(
+            "INFO" if success else "WARNING",
+            action,
+            message,
+            user,
+            request_id,
+            {**fields, **schema},
+            False,
+        )

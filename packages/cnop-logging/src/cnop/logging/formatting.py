@@ -7,6 +7,7 @@ handler set up by :func:`cnop.logging.configure_logging` calls them once per lin
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 import traceback
@@ -42,7 +43,10 @@ RESERVED = (
     "trace_id",
     "span_id",
     "exception",
+    "log_warning",
 )
+#: The field that says a line was changed because a call broke the rules.
+WARNING_FIELD = "log_warning"
 _RESERVED = frozenset(RESERVED)
 
 # (second, formatted second) of the last line: one slot, replaced as a whole tuple so
@@ -74,19 +78,74 @@ def current_trace_ids() -> tuple[str | None, str | None]:
 
 
 def json_default(value: Any) -> Any:
-    """JSON for what :mod:`json` cannot encode: never raises."""
+    """JSON for what :mod:`json` cannot encode: never raises.
+
+    Enums become their value, dates ISO text, ``Decimal`` its exact text (``"10.50"``),
+    bytes ``"<n bytes>"``, anything else its ``str()``, masked.
+    """
     try:
         if isinstance(value, Enum):
-            return value.value
+            return _finite(value.value)
         if isinstance(value, (datetime, date)):
             return value.isoformat()
         if isinstance(value, Decimal):
             return str(value)
-        if isinstance(value, bytes):
+        if isinstance(value, (bytes, bytearray, memoryview)):
             return f"<{len(value)} bytes>"
         return mask_text(str(value))
     except Exception:
         return f"<unprintable {type(value).__name__}>"
+
+
+# Python refuses to turn ints of more than 4300 digits (about 14,280 bits) into text by
+# default (sys.get_int_max_str_digits), so the encoder would raise on them.
+_MAX_INT_BITS = 14_000
+_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with non-finite floats as text and over-long ints described."""
+    if isinstance(value, float) and value - value != 0:
+        return _NON_FINITE.get(repr(float(value)), "NaN")
+    if isinstance(value, int) and value.bit_length() > _MAX_INT_BITS:
+        return f"<int of {value.bit_length()} bits>"
+    return value
+
+
+def _text(value: str) -> str:
+    """``value`` with lone surrogates (which strict JSON readers refuse) as U+FFFD."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", value)
+    return value
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def strict_json(value: Any, depth: int = 0) -> Any:
+    """A copy of an already redacted ``value`` that any strict JSON reader accepts.
+
+    The slow path of :func:`json_line`, taken only for a line the fast encoder refused:
+    non-finite floats become ``"NaN"``, ``"Infinity"``, ``"-Infinity"``; ints too long
+    to print are described; lone surrogates become U+FFFD; other values go through
+    :func:`json_default`.
+    """
+    if depth > 64:
+        return "<nested too deep>"
+    if isinstance(value, str):
+        return _text(value)
+    if value is None or isinstance(value, (bool, int, float)):
+        return _finite(value)
+    if isinstance(value, dict):
+        return {
+            _text(k if isinstance(k, str) else str(k)): strict_json(v, depth + 1)
+            for k, v in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return [strict_json(item, depth + 1) for item in value]
+    return strict_json(json_default(value), depth + 1)
 
 
 def exception_fields(exception: Any) -> dict[str, Any] | None:
@@ -114,14 +173,27 @@ def exception_fields(exception: Any) -> dict[str, Any] | None:
 def record_fields(record: Any, service: str | None) -> dict[str, Any]:
     """Every field of the line for ``record`` (redacted), in the documented order.
 
-    Extra fields never overwrite the schema: a clashing one is kept as ``field_<name>``.
+    ``action``, ``user`` and ``request_id`` given with the call set the line's values.
+    Other fields never overwrite the schema: a field with a reserved name is kept as
+    ``field_<name>`` and the line gets a ``log_warning`` field naming it.
     """
     extra = record["extra"]
     cnop = extra.get(CNOP_EXTRA)
     if cnop is not None:
-        logger_name, action, user, fields = cnop
+        logger_name, action, user, request_id, fields = cnop
     else:
-        logger_name, action, user, fields = record["name"], None, None, None
+        logger_name, action, user, request_id, fields = record["name"], None, None, None, None
+    others = None
+    if len(extra) > (cnop is not None) + (LINE_EXTRA in extra):
+        # Fields bound with loguru's own bind()/contextualize() by the host application;
+        # its action, user and request_id count as given with the call.
+        others = {k: v for k, v in extra.items() if k not in (CNOP_EXTRA, LINE_EXTRA)}
+        if action is None:
+            action = others.pop("action", None)
+        if user is None:
+            user = others.pop("user", None)
+        if request_id is None:
+            request_id = others.pop("request_id", None)
     trace_id, span_id = current_trace_ids()
     out: dict[str, Any] = {
         "timestamp": utc_timestamp(record["time"]),
@@ -130,22 +202,33 @@ def record_fields(record: Any, service: str | None) -> dict[str, Any]:
         "logger": logger_name,
         "action": _plain(action),
         "message": mask_text(record["message"]),
-        "request_id": request_id_var.get(),
-        "user": user if user is not None else user_var.get(),
+        "request_id": _plain(request_id) if request_id is not None else request_id_var.get(),
+        "user": _plain(user) if user is not None else user_var.get(),
         "trace_id": trace_id,
         "span_id": span_id,
     }
-    if len(extra) > (cnop is not None) + (LINE_EXTRA in extra):
-        # Fields bound with loguru's own bind()/contextualize() by the host application.
-        others = {k: v for k, v in extra.items() if k not in (CNOP_EXTRA, LINE_EXTRA)}
-        redact_fields(others, into=out, taken=_RESERVED)
+    clashes: list[str] = []
+    if others:
+        _add_fields(out, others, clashes)
     if fields:
-        redact_fields(fields, into=out, taken=_RESERVED)
+        _add_fields(out, fields, clashes)
+    if clashes:
+        out[WARNING_FIELD] = "reserved names passed as fields were not applied: " + ", ".join(
+            f"{name} (kept as field_{name})" for name in clashes
+        )
     if record["exception"] is not None:
         exception = exception_fields(record["exception"])
         if exception is not None:
             out["exception"] = exception
     return out
+
+
+def _add_fields(out: dict[str, Any], fields: dict[str, Any], clashes: list[str]) -> None:
+    if _RESERVED.isdisjoint(fields):
+        redact_fields(fields, into=out)
+        return
+    clashes.extend(name for name in fields if name in _RESERVED)
+    redact_fields(fields, into=out, taken=_RESERVED)
 
 
 def _plain(value: Any) -> Any:
@@ -160,11 +243,12 @@ def _plain(value: Any) -> Any:
 def _make_encoder() -> Callable[[Any], str]:
     # The C encoder made once: json.dumps/JSONEncoder.encode build one per call, which
     # is a good part of the cost of a short line. No cycle check is needed: redaction
-    # copies every container and cuts nesting at MAX_DEPTH.
+    # copies every container and cuts nesting at MAX_DEPTH. allow_nan=False: strict
+    # JSON readers drop a line with a bare NaN, so such a line takes the slow path.
     if c_make_encoder is None:  # an interpreter without the C accelerator
-        return json.JSONEncoder(default=json_default, separators=(",", ":")).encode
+        return json.JSONEncoder(default=json_default, separators=(",", ":"), allow_nan=False).encode
     chunks = c_make_encoder(
-        None, json_default, encode_basestring_ascii, None, ":", ",", False, False, True
+        None, json_default, encode_basestring_ascii, None, ":", ",", False, False, False
     )
     return lambda value: "".join(chunks(value, 0))
 
@@ -173,8 +257,24 @@ _encode = _make_encoder()
 
 
 def json_line(record: Any, service: str | None) -> str:
-    """One compact JSON object (no newline) for ``record``."""
-    return _encode(record_fields(record, service))
+    """One compact JSON object (no newline) for ``record``, valid for strict readers."""
+    fields = record_fields(record, service)
+    try:
+        line = _encode(fields)
+    except (ValueError, TypeError, OverflowError, RecursionError):
+        # NaN/Infinity (refused by the encoder), an int too long to print, a default()
+        # that returned something odd: rebuild the line value by value.
+        return _encode(strict_json(fields))
+    if "\\ud" in line and any(m[1] for m in _LONE_SURROGATE.finditer(line)):
+        return _encode(strict_json(fields))
+    return line
+
+
+# A \uXXXX escape of a surrogate not part of a pair (an escaped backslash is skipped
+# as a whole, so "\\ud800" written by a caller is not taken for one).
+_LONE_SURROGATE = re.compile(
+    r"\\\\|\\ud[89ab][0-9a-f]{2}\\ud[c-f][0-9a-f]{2}|(\\ud[89a-f][0-9a-f]{2})"
+)
 
 
 def fallback_line(record: Any, service: str | None, error: BaseException) -> str:
@@ -183,7 +283,7 @@ def fallback_line(record: Any, service: str | None, error: BaseException) -> str
     for key, build in (
         ("timestamp", lambda: utc_timestamp(record["time"])),
         ("level", lambda: record["level"].name),
-        ("message", lambda: mask_text(str(record["message"]))),
+        ("message", lambda: _text(mask_text(str(record["message"])))),
     ):
         try:
             out[key] = build()

@@ -7,7 +7,9 @@ from typing import Any
 from loguru import logger
 
 from cnop.exceptions import CNOPValidationException
+from cnop.logging import _unconfigured
 from cnop.logging._report import report_once
+from cnop.logging.configuration import _state
 from cnop.logging.names import LogAction, LoggerName
 
 
@@ -18,10 +20,13 @@ class BaseLogger:
     >>> log.info(action=LogAction.LOCK_ACQUIRED, message="Lock acquired", user="alice", wait_ms=3.2)
 
     Every method takes the same keywords: ``action`` (what happened), ``message``
-    (for people), ``user`` (defaults to the user of the request context) and any
-    extra fields, which are redacted and JSON-encoded (values JSON cannot encode are
-    stringified). ``exception()`` attaches the exception being handled. Logging never
-    raises into the caller.
+    (for people), ``user`` and ``request_id`` (default: those of the request context)
+    and any extra fields, which are redacted and JSON-encoded (values JSON cannot
+    encode are stringified). An extra field with another reserved name (``level``,
+    ``timestamp``...) does not change the line's value: it is kept as
+    ``field_<name>`` and the line gets a ``log_warning`` field saying so.
+    ``exception()`` attaches the exception being handled. Logging never raises into
+    the caller.
     """
 
     __slots__ = ("_logger", "_logger_with_exception", "name")
@@ -49,14 +54,17 @@ class BaseLogger:
         action: LogAction | str,
         message: str,
         user: str | None,
+        request_id: str | None,
         fields: dict[str, Any],
         exception: bool,
     ) -> None:
         try:
+            cnop = (self.name, action, user, request_id, fields)
+            text = message if type(message) is str else str(message)
+            if _state.handler_id is None and _unconfigured.write(level, cnop, text, exception):
+                return
             chosen = self._logger_with_exception if exception else self._logger
-            chosen.bind(_cnop=(self.name, action, user, fields)).log(
-                level, message if type(message) is str else str(message)
-            )
+            chosen.bind(_cnop=cnop).log(level, text)
         except Exception as exc:
             report_once(
                 f"emit:{type(exc).__name__}",
@@ -64,37 +72,73 @@ class BaseLogger:
             )
 
     def debug(
-        self, *, action: LogAction | str, message: str, user: str | None = None, **fields: Any
+        self,
+        *,
+        action: LogAction | str,
+        message: str,
+        user: str | None = None,
+        request_id: str | None = None,
+        **fields: Any,
     ) -> None:
         """Log at DEBUG."""
-        self._emit("DEBUG", action, message, user, fields, False)
+        self._emit("DEBUG", action, message, user, request_id, fields, False)
 
     def info(
-        self, *, action: LogAction | str, message: str, user: str | None = None, **fields: Any
+        self,
+        *,
+        action: LogAction | str,
+        message: str,
+        user: str | None = None,
+        request_id: str | None = None,
+        **fields: Any,
     ) -> None:
         """Log at INFO."""
-        self._emit("INFO", action, message, user, fields, False)
+        self._emit("INFO", action, message, user, request_id, fields, False)
 
     def warning(
-        self, *, action: LogAction | str, message: str, user: str | None = None, **fields: Any
+        self,
+        *,
+        action: LogAction | str,
+        message: str,
+        user: str | None = None,
+        request_id: str | None = None,
+        **fields: Any,
     ) -> None:
         """Log at WARNING."""
-        self._emit("WARNING", action, message, user, fields, False)
+        self._emit("WARNING", action, message, user, request_id, fields, False)
 
     def error(
-        self, *, action: LogAction | str, message: str, user: str | None = None, **fields: Any
+        self,
+        *,
+        action: LogAction | str,
+        message: str,
+        user: str | None = None,
+        request_id: str | None = None,
+        **fields: Any,
     ) -> None:
         """Log at ERROR."""
-        self._emit("ERROR", action, message, user, fields, False)
+        self._emit("ERROR", action, message, user, request_id, fields, False)
 
     def critical(
-        self, *, action: LogAction | str, message: str, user: str | None = None, **fields: Any
+        self,
+        *,
+        action: LogAction | str,
+        message: str,
+        user: str | None = None,
+        request_id: str | None = None,
+        **fields: Any,
     ) -> None:
         """Log at CRITICAL."""
-        self._emit("CRITICAL", action, message, user, fields, False)
+        self._emit("CRITICAL", action, message, user, request_id, fields, False)
 
     def exception(
-        self, *, action: LogAction | str, message: str, user: str | None = None, **fields: Any
+        self,
+        *,
+        action: LogAction | str,
+        message: str,
+        user: str | None = None,
+        request_id: str | None = None,
+        **fields: Any,
     ) -> None:
         """Log at ERROR with the exception being handled (call it inside ``except``)."""
-        self._emit("ERROR", action, message, user, fields, True)
+        self._emit("ERROR", action, message, user, request_id, fields, True)

@@ -99,6 +99,7 @@ class AuditEvent(str, Enum):
     TOKEN_REVOKED = "token_revoked"
     ACCESS_DENIED = "access_denied"
     LOCK_LOST = "lock_lost"
+    BALANCE_ADJUSTED = "balance_adjusted"
     REGISTRATION_SUCCESS = "registration_success"
     REGISTRATION_FAILURE = "registration_failure"
 
@@ -114,6 +115,7 @@ AUDIT_ACTIONS: dict[AuditEvent, LogAction] = {
     AuditEvent.TOKEN_REVOKED: LogAction.TOKEN_REVOKED,
     AuditEvent.ACCESS_DENIED: LogAction.ACCESS_DENIED,
     AuditEvent.LOCK_LOST: LogAction.LOCK_LOST,
+    AuditEvent.BALANCE_ADJUSTED: LogAction.TRANSACTION_COMMIT,
     AuditEvent.REGISTRATION_SUCCESS: LogAction.USER_REGISTRATION_SUCCESS,
     AuditEvent.REGISTRATION_FAILURE: LogAction.USER_REGISTRATION_FAILED,
 }

@@ -33,7 +33,8 @@ class InterceptHandler(logging.Handler):
     """A stdlib handler that re-emits each record through loguru, in our format.
 
     The stdlib logger's name becomes the line's ``logger`` field, and attributes given
-    with ``extra=`` become fields (``action`` and ``user`` fill those schema fields).
+    with ``extra=`` become fields (``action``, ``user`` and ``request_id`` fill those
+    schema fields).
     """
 
     def handle(self, record: logging.LogRecord) -> bool:
@@ -50,14 +51,26 @@ class InterceptHandler(logging.Handler):
             fields = {k: v for k, v in record.__dict__.items() if k not in _RECORD_ATTRIBUTES}
             action = fields.pop("action", None)
             user = fields.pop("user", None)
-            logger.bind(**{CNOP_EXTRA: (record.name, action, user, fields)}).opt(
+            request_id = fields.pop("request_id", None)
+            logger.bind(**{CNOP_EXTRA: (record.name, action, user, request_id, fields)}).opt(
                 exception=record.exc_info if record.exc_info else None
-            ).log(level, record.getMessage())
+            ).log(level, _message(record))
         except Exception as exc:
             report_once(
                 f"stdlib:{type(exc).__name__}",
                 f"could not forward a record of {record.name!r} ({type(exc).__name__}: {exc})",
             )
+
+
+def _message(record: logging.LogRecord) -> str:
+    """The record's text; a message whose %-arguments do not fit is kept, not lost."""
+    try:
+        return record.getMessage()
+    except Exception as exc:
+        try:
+            return f"{record.msg} (arguments {record.args!r} did not fit: {exc})"
+        except Exception:
+            return f"<unprintable message of {record.name!r}>"
 
 
 # The root level before the first install(), restored by uninstall().

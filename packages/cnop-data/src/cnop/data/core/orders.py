@@ -11,6 +11,8 @@ write, because the check is part of the write.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -40,9 +42,13 @@ from cnop.data.errors import (
 from cnop.data.layout import (
     ORDER_MAPPER,
     ORDER_PREFIX,
+    WAITING_ORDER_ATTRIBUTES,
     asset_transaction_key,
     balance_transaction_key,
+    expiry_partition,
     order_key,
+    pending_partition,
+    price_rank,
     user_asset_partition,
     user_partition,
 )
@@ -64,15 +70,22 @@ from cnop.exceptions import (
 )
 
 __all__ = [
+    "HOLD_ATTRIBUTE",
     "HOLD_FLOWS",
     "create_order",
+    "expiring_orders",
     "get_order",
     "list_orders",
     "order_status_failed",
     "order_status_update",
     "update_order_status",
+    "waiting_orders",
 ]
 
+
+#: Written on a limit order's item by the flow that placed it (not a model field, so no DAO
+#: writes it): the USD a buy holds, or the quantity a sell holds.
+HOLD_ATTRIBUTE = "hold"
 
 #: The flows that end a held order and resolve its hold in the same transaction.
 HOLD_FLOWS = "TransactionManager.cancel_order (fill and expiry flows resolve holds too)"
@@ -132,8 +145,12 @@ def order_status_update(
     price: Decimal | None = None,
     total_amount: Decimal | None = None,
     pinned: Order | None = None,
+    hold: Decimal | None = None,
 ) -> dict[str, Any]:
     """UpdateItem parameters moving an order to ``new_status`` only from a status that allows it.
+
+    With ``hold`` the order must carry exactly that hold (``HOLD_ATTRIBUTE``, written only
+    by the flow that placed it), so nothing but a placed limit order releases funds.
 
     The condition lists the allowed previous statuses, so the state machine is enforced
     by the database in one request, even against concurrent changes. With ``pinned``
@@ -163,6 +180,10 @@ def order_status_update(
         if value is not None:
             values[f":{attr}"] = {"S": value} if isinstance(value, str) else {"N": str(value)}
             sets.append(f"{attr} = :{attr}")
+    update = "SET " + ", ".join(sets)
+    if new_status is not OrderStatus.QUEUED:
+        # No longer waiting: out of the matching and expiry indexes.
+        update += " REMOVE " + ", ".join(WAITING_ORDER_ATTRIBUTES)
     condition = f"attribute_exists(pk) AND #status IN ({', '.join(placeholders)})"
     if pinned is not None:
         # What was read must still be this order: its owner and type decide which hold
@@ -171,19 +192,83 @@ def order_status_update(
         values[":username"] = {"S": pinned.username}
         values[":order_type"] = {"S": pinned.order_type.value}
         condition += " AND #username = :username AND #order_type = :order_type"
+    if hold is not None:
+        names["#hold"] = HOLD_ATTRIBUTE
+        values[":hold"] = {"N": str(hold)}
+        condition += " AND #hold = :hold"
     if expected_version is not None:
         condition += " AND #version = :expected"
         values[":expected"] = {"N": str(expected_version)}
     return {
         "TableName": table,
         "Key": order_key(order_id),
-        "UpdateExpression": "SET " + ", ".join(sets),
+        "UpdateExpression": update,
         "ConditionExpression": condition,
         "ExpressionAttributeNames": names,
         "ExpressionAttributeValues": values,
         "ReturnValues": "ALL_NEW",
         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
     }
+
+
+#: Sorts after every order id, so a bound ``<rank>#~`` includes the orders at that rank.
+_AFTER_IDS = "~"
+
+
+def waiting_orders(
+    tables: TableNames,
+    asset_id: str,
+    *,
+    buy: bool,
+    price: Decimal,
+    limit: int,
+    start: Item | None = None,
+) -> Operation[tuple[list[Order], Item | None]]:
+    """Waiting limit buys (or sells) of ``asset_id`` that ``price`` may cross, best limit first.
+
+    One Query on gsi3 (no filter): buys with a limit at or above ``price``, sells at or
+    below it; within one limit, oldest first. The index is eventually consistent: a
+    matcher re-reads each order before it fills it. Returns the page and the key to
+    continue from (None at the end).
+    """
+    params: dict[str, Any] = {
+        "TableName": tables.orders,
+        "IndexName": "gsi3",
+        "KeyConditionExpression": "gsi3pk = :p AND gsi3sk <= :bound",
+        "ExpressionAttributeValues": {
+            ":p": {"S": pending_partition(asset_id, buy)},
+            ":bound": {"S": f"{price_rank(price, buy)}#{_AFTER_IDS}"},
+        },
+        "ScanIndexForward": True,
+        "Limit": limit,
+    }
+    if start is not None:
+        params["ExclusiveStartKey"] = start
+    reply = yield Call("query", params, tables.orders)
+    orders = [ORDER_MAPPER.from_item(item) for item in reply.get("Items", [])]
+    return orders, reply.get("LastEvaluatedKey")
+
+
+def expiring_orders(
+    tables: TableNames, shard: int, now: datetime, *, limit: int, start: Item | None = None
+) -> Operation[tuple[list[Order], Item | None]]:
+    """Waiting orders of one gsi4 shard whose ``expires_at`` is before ``now``, oldest first."""
+    params: dict[str, Any] = {
+        "TableName": tables.orders,
+        "IndexName": "gsi4",
+        "KeyConditionExpression": "gsi4pk = :p AND gsi4sk < :now",
+        "ExpressionAttributeValues": {
+            ":p": {"S": expiry_partition(shard)},
+            ":now": {"S": format_timestamp(now)},
+        },
+        "ScanIndexForward": True,
+        "Limit": limit,
+    }
+    if start is not None:
+        params["ExclusiveStartKey"] = start
+    reply = yield Call("query", params, tables.orders)
+    orders = [ORDER_MAPPER.from_item(item) for item in reply.get("Items", [])]
+    return orders, reply.get("LastEvaluatedKey")
 
 
 def order_status_failed(
@@ -336,10 +421,11 @@ def _change_unheld(change: _StatusChange) -> Operation[Order]:
                     "update_item", params, tables.orders, on_condition_failed=on_failed
                 )
                 return ORDER_MAPPER.from_item(written["Attributes"])
+            items = [transact_update(params), _hold_check(tables, order)]
             yield from transact_retrying_conflicts(
                 Call(
                     "transact_write_items",
-                    {"TransactItems": [transact_update(params), _hold_check(tables, order)]},
+                    {"TransactItems": items, "ClientRequestToken": _content_token(items)},
                     tables.orders,
                     on_cancelled=_explain_held(oid, status, on_failed),
                 )
@@ -351,6 +437,14 @@ def _change_unheld(change: _StatusChange) -> Operation[Order]:
                 raise
             continue
         return change.applied_to(order)
+
+
+def _content_token(items: list[dict[str, Any]]) -> str:
+    """A ClientRequestToken derived from the transaction's contents (which include the
+    version read and the time of the change): a resend after a lost reply is answered as
+    done by DynamoDB instead of failing on the version its first copy already moved."""
+    canonical = json.dumps(items, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:36]
 
 
 def _explain_held(

@@ -357,4 +357,3 @@ def _notes(report: MigrationReport, orders: list[_Converted], assets: list[Sourc
     for source in assets:
         if _ASSET_FIELDS_NOT_CARRIED & set(source.item):
             report.note("assets_with_market_data_not_carried")
-

@@ -10,7 +10,7 @@ from cnop.data.transactions.aio import AsyncTransactionManager
 from cnop.data.transactions.limits import FlowLimits
 from cnop.data.transactions.locks import AsyncUserLocks, UserLocks
 from cnop.data.transactions.manager import TransactionManager
-from cnop.data.transactions.results import FlowResult, FlowType
+from cnop.data.transactions.results import FlowResult, FlowType, SweepResult
 from cnop.data.transactions.runner import RetryPolicy
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "FlowResult",
     "FlowType",
     "RetryPolicy",
+    "SweepResult",
     "TransactionManager",
     "UserLocks",
 ]

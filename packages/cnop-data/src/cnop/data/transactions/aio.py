@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import nullcontext
+from datetime import datetime, timedelta
 from typing import Any
 
 from cnop.data.config import DataSettings
@@ -12,9 +13,14 @@ from cnop.data.models import OrderCreate
 from cnop.data.transactions import operations as ops
 from cnop.data.transactions.limits import Amount, FlowLimits
 from cnop.data.transactions.locks import AsyncUserLocks
-from cnop.data.transactions.results import FlowResult, FlowType
-from cnop.data.transactions.runner import RetryPolicy
-from cnop.data.transactions.telemetry import flow_committed, flow_failed, lock_release_failed
+from cnop.data.transactions.results import FlowResult, FlowType, SweepResult
+from cnop.data.transactions.runner import DEFAULT_RETENTION, RetryPolicy, check_retention
+from cnop.data.transactions.telemetry import (
+    adjusted,
+    flow_committed,
+    flow_failed,
+    lock_release_failed,
+)
 from cnop.data.validation import validate_username
 from cnop.exceptions import CNOPException
 
@@ -28,7 +34,8 @@ class AsyncTransactionManager:
     ``locks`` (optional) is any object with ``auser_lock(username, operation)``, such as
     ``cnop.locking.LockManager``: each flow then runs holding the user's lock.
     ``idempotency_key`` (optional, 1-36 characters): the same request sent again with
-    the same key is applied once and returns the first result (``replayed=True``).
+    the same key is applied once and returns the first result (``replayed=True``) for
+    ``idempotency_retention`` (default 24 hours); after that the key is a new request.
     """
 
     def __init__(
@@ -39,6 +46,7 @@ class AsyncTransactionManager:
         locks: AsyncUserLocks | None = None,
         limits: FlowLimits | None = None,
         retry: RetryPolicy | None = None,
+        idempotency_retention: timedelta = DEFAULT_RETENTION,
     ) -> None:
         self.settings = settings or DataSettings.from_env()
         self.tables = self.settings.tables
@@ -46,7 +54,9 @@ class AsyncTransactionManager:
         self.locks = locks
         self.limits = limits or FlowLimits()
         self.retry = retry or RetryPolicy()
-        self.context = ops.FlowContext(self.tables, self.limits, self.retry)
+        self.context = ops.FlowContext(
+            self.tables, self.limits, self.retry, check_retention(idempotency_retention)
+        )
 
     async def _run(
         self, flow: FlowType, username: Any, operation: Operation[FlowResult]
@@ -68,17 +78,51 @@ class AsyncTransactionManager:
         return result
 
     async def deposit(
-        self, username: str, amount: Amount, *, idempotency_key: str | None = None
+        self,
+        username: str,
+        amount: Amount,
+        *,
+        idempotency_key: str | None = None,
+        description: str | None = None,
+        external_reference: str | None = None,
     ) -> FlowResult:
-        """Credit ``amount`` USD (whole cents, within the limits)."""
-        op = ops.deposit(self.context, username, amount, idempotency_key)
+        """Credit ``amount`` USD (whole cents, within the limits).
+
+        ``description`` and ``external_reference`` (an outside system's id, e.g. the
+        payment's) are stored on the ledger record.
+        """
+        op = ops.deposit(
+            self.context,
+            username,
+            amount,
+            idempotency_key,
+            description=description,
+            external_reference=external_reference,
+        )
         return await self._run(FlowType.DEPOSIT, username, op)
 
     async def withdraw(
-        self, username: str, amount: Amount, *, idempotency_key: str | None = None
+        self,
+        username: str,
+        amount: Amount,
+        *,
+        idempotency_key: str | None = None,
+        description: str | None = None,
+        external_reference: str | None = None,
     ) -> FlowResult:
-        """Debit ``amount`` USD; CNOPInsufficientBalanceException if the balance is short."""
-        op = ops.withdraw(self.context, username, amount, idempotency_key)
+        """Debit ``amount`` USD; CNOPInsufficientBalanceException if the balance is short.
+
+        ``description`` and ``external_reference`` (an outside system's id, e.g. the
+        payment's) are stored on the ledger record.
+        """
+        op = ops.withdraw(
+            self.context,
+            username,
+            amount,
+            idempotency_key,
+            description=description,
+            external_reference=external_reference,
+        )
         return await self._run(FlowType.WITHDRAW, username, op)
 
     async def buy(
@@ -118,3 +162,79 @@ class AsyncTransactionManager:
         """Cancel a waiting limit order of ``username`` and release what it held."""
         op = ops.cancel_order(self.context, username, order_id, idempotency_key)
         return await self._run(FlowType.CANCEL_ORDER, username, op)
+
+    # --- system flows: settle waiting limit orders (no user lock: each is one transaction)
+
+    async def _settle(self, flow: FlowType, operation: Operation[FlowResult]) -> FlowResult:
+        try:
+            result = await self.executor.run(operation)
+        except CNOPException as exc:
+            flow_failed(flow, "-", exc)
+            raise
+        flow_committed(result)
+        return result
+
+    async def _sweep(self, operation: Operation[SweepResult]) -> SweepResult:
+        sweep = await self.executor.run(operation)
+        for result in sweep.done:
+            flow_committed(result)
+        return sweep
+
+    async def fill_order(
+        self, order_id: str, price: Amount, *, idempotency_key: str | None = None
+    ) -> FlowResult:
+        """Fill a waiting limit order at ``price``: a buy pays ``quantity x price`` from its
+        hold and gets the unused rest back; a sell delivers its held quantity for the
+        proceeds. CNOPInvalidStateTransitionException if another request ended it first."""
+        op = ops.fill_order(self.context, order_id, price, idempotency_key)
+        return await self._settle(FlowType.FILL_ORDER, op)
+
+    async def expire_order(
+        self, order_id: str, *, idempotency_key: str | None = None
+    ) -> FlowResult:
+        """Expire a waiting limit order past its ``expires_at`` and release its hold."""
+        op = ops.expire_order(self.context, order_id, idempotency_key)
+        return await self._settle(FlowType.EXPIRE_ORDER, op)
+
+    async def match_limit_orders(
+        self, asset_id: str, price: Amount, *, page_size: int = 100
+    ) -> SweepResult:
+        """Fill, at ``price``, every waiting limit order of ``asset_id`` that it crosses."""
+        op = ops.match_limit_orders(self.context, asset_id, price, page_size=page_size)
+        return await self._sweep(op)
+
+    async def expire_limit_orders(
+        self, now: datetime | None = None, *, page_size: int = 100
+    ) -> SweepResult:
+        """Expire every waiting limit order whose ``expires_at`` is before ``now``."""
+        op = ops.expire_limit_orders(self.context, now, page_size=page_size)
+        return await self._sweep(op)
+
+    async def adjust(
+        self,
+        username: str,
+        *,
+        reason: str,
+        operator: str,
+        amount: Amount | None = None,
+        asset_id: str | None = None,
+        quantity: Amount | None = None,
+        idempotency_key: str | None = None,
+    ) -> FlowResult:
+        """An operator's correction: a signed change of the USD balance (``amount``) or of
+        the holding of ``asset_id`` (``quantity``), with a mandatory ``reason`` and the
+        ``operator``'s identity. A new ``system_adjustment`` ledger record (records are never
+        edited), never below zero, audited."""
+        op = ops.adjust(
+            self.context,
+            username,
+            reason=reason,
+            operator=operator,
+            amount=amount,
+            asset_id=asset_id,
+            quantity=quantity,
+            idempotency_key=idempotency_key,
+        )
+        result = await self._run(FlowType.ADJUST, username, op)
+        adjusted(result, operator, reason)
+        return result

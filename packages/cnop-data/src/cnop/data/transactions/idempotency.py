@@ -31,7 +31,9 @@ from cnop.exceptions import (
 
 __all__ = [
     "attempt_token",
+    "canonical",
     "check_idempotency_key",
+    "expired",
     "fingerprint",
     "idempotency_record",
     "idempotency_record_key",
@@ -78,10 +80,31 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def canonical(**request: Any) -> str:
+    """What a request asks for, as canonical JSON (equal amounts in other notations match)."""
+    return json.dumps({k: _plain(v) for k, v in request.items()}, sort_keys=True)
+
+
 def fingerprint(**request: Any) -> str:
     """A digest of what a request asks for (equal amounts in other notations match)."""
-    canonical = json.dumps({k: _plain(v) for k, v in request.items()}, sort_keys=True)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(canonical(**request).encode()).hexdigest()
+
+
+def expired(item: Item, now: datetime) -> bool:
+    """Whether a record is past its ``expires_at``: absent, though DynamoDB deletes it late."""
+    raw = item.get("expires_at", {}).get("N")
+    return raw is not None and int(raw) < int(now.timestamp())
+
+
+def _differences(stored: str | None, asked: str | None) -> list[str]:
+    """The parameters in which two canonical requests differ (empty when unknown)."""
+    try:
+        old, new = json.loads(stored or ""), json.loads(asked or "")
+    except ValueError:
+        return []
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return []
+    return sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
 
 
 def idempotency_record_key(username: str, idempotency_key: str) -> Item:
@@ -97,6 +120,7 @@ def idempotency_record(
     *,
     call_id: str,
     expires_at: datetime | None = None,
+    request: str | None = None,
 ) -> Item:
     """The record written with the flow: the request's fingerprint and the flow's result.
 
@@ -114,11 +138,17 @@ def idempotency_record(
     }
     if expires_at is not None:
         item["expires_at"] = {"N": str(int(expires_at.timestamp()))}
+    if request is not None:
+        item["request"] = {"S": request}
     return item
 
 
 def replay(
-    item: Item, idempotency_key: str, request_fingerprint: str, call_id: str | None = None
+    item: Item,
+    idempotency_key: str,
+    request_fingerprint: str,
+    call_id: str | None = None,
+    request: str | None = None,
 ) -> FlowResult:
     """The stored result for a repeated request, or the conflict error for another one.
 
@@ -133,9 +163,15 @@ def replay(
             "A stored idempotency record is malformed", details={"entity": "IdempotencyRecord"}
         ) from None
     if stored_fingerprint != request_fingerprint:
+        differ = _differences(item.get("request", {}).get("S"), request)
+        which = f": {', '.join(differ)} differ" if differ else ""
         raise CNOPIdempotencyConflictException(
             f"Idempotency key '{idempotency_key}' was already used for a different request "
-            f"({stored.flow.value}); use a new key for a new request",
-            details={"idempotency_key": idempotency_key, "flow": stored.flow.value},
+            f"({stored.flow.value}{which}); use a new key for a new request",
+            details={
+                "idempotency_key": idempotency_key,
+                "flow": stored.flow.value,
+                "differs": differ,
+            },
         )
     return stored.model_copy(update={"replayed": call_id is None or writer != call_id})

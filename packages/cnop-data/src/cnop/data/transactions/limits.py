@@ -36,15 +36,24 @@ def sale_proceeds(quantity: Decimal, price: Decimal) -> Decimal:
 
 @dataclass(frozen=True)
 class FlowLimits:
-    """Bounds on one flow's USD amount (deposit, withdrawal, order cost) and quantity."""
+    """Bounds on one flow's USD amount (deposit, withdrawal, order cost) and quantity.
+
+    ``daily_deposit`` / ``daily_withdraw`` (optional) cap what one user may deposit or
+    withdraw per UTC day. They are enforced by a counter item updated, with a condition,
+    in the flow's own transaction: concurrent requests can never pass the cap together.
+    """
 
     min_amount: Decimal = CENT
     max_amount: Decimal = Decimal("1000000")
     max_quantity: Decimal = Decimal("1000000")
+    daily_deposit: Decimal | None = None
+    daily_withdraw: Decimal | None = None
 
     def __post_init__(self) -> None:
-        for name in ("min_amount", "max_amount", "max_quantity"):
+        for name in ("min_amount", "max_amount", "max_quantity", "daily_deposit", "daily_withdraw"):
             value = getattr(self, name)
+            if value is None and name.startswith("daily_"):
+                continue
             if not isinstance(value, Decimal) or not value.is_finite() or value <= 0:
                 raise CNOPConfigurationException(f"FlowLimits.{name} must be a Decimal > 0")
         if self.min_amount > self.max_amount:

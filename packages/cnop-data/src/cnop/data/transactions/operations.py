@@ -8,34 +8,61 @@ The sync and async transaction managers only execute these and hold the optional
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from cnop.data.codec import Item
 from cnop.data.config import TableNames
 from cnop.data.core.common import require_model
+from cnop.data.core.orders import expiring_orders, get_order, waiting_orders
+from cnop.data.core.paging import check_limit
 from cnop.data.core.steps import Operation
+from cnop.data.layout import EXPIRY_SHARDS
 from cnop.data.models import Order, OrderCreate
-from cnop.data.transactions.idempotency import check_idempotency_key, fingerprint
+from cnop.data.transactions.idempotency import canonical, check_idempotency_key, fingerprint
 from cnop.data.transactions.limits import FlowLimits
 from cnop.data.transactions.plans import (
+    Plan,
+    plan_adjust,
     plan_buy,
     plan_cancel,
     plan_cash,
+    plan_expire,
+    plan_fill,
     plan_limit_order,
     plan_sell,
 )
-from cnop.data.transactions.results import FlowResult, FlowType
-from cnop.data.transactions.runner import FlowRequest, RetryPolicy, run_flow
+from cnop.data.transactions.results import FlowResult, FlowType, SweepResult
+from cnop.data.transactions.runner import DEFAULT_RETENTION, FlowRequest, RetryPolicy, run_flow
 from cnop.data.transactions.snapshot import Snapshot, read_order, read_snapshot
-from cnop.data.validation import validate_asset_id, validate_entity_id, validate_username
-from cnop.exceptions import CNOPValidationException
+from cnop.data.types import check_external_reference, utc_now
+from cnop.data.validation import (
+    check_text,
+    validate_asset_id,
+    validate_entity_id,
+    validate_price,
+    validate_username,
+)
+from cnop.exceptions import (
+    CNOPClientException,
+    CNOPEntityNotFoundException,
+    CNOPInvalidStateTransitionException,
+    CNOPValidationException,
+)
 
 __all__ = [
     "FlowContext",
+    "adjust",
     "buy",
     "cancel_order",
     "deposit",
+    "expire_limit_orders",
+    "expire_order",
+    "fill_order",
+    "match_limit_orders",
     "place_limit_order",
     "sell",
     "withdraw",
@@ -44,43 +71,192 @@ __all__ = [
 
 @dataclass(frozen=True)
 class FlowContext:
-    """Where flows write and by which rules: tables, limits, retry policy."""
+    """Where flows write and by which rules: tables, limits, retry policy, key retention."""
 
     tables: TableNames
     limits: FlowLimits
     policy: RetryPolicy
+    retention: timedelta = DEFAULT_RETENTION
 
 
-def _request(flow: FlowType, username: str, key: Any, **params: Any) -> FlowRequest:
+def _request(
+    ctx: FlowContext, flow: FlowType, username: str, key: Any, **params: Any
+) -> FlowRequest:
     checked = check_idempotency_key(key)
-    return FlowRequest(username, checked, fingerprint(flow=flow.value, user=username, **params))
+    # Options left out stay out, so a request's fingerprint does not change with new ones.
+    asked = {"flow": flow.value, "user": username}
+    asked.update({k: v for k, v in params.items() if v is not None})
+    return FlowRequest(
+        username,
+        checked,
+        fingerprint(**asked),
+        described=canonical(**asked),
+        retention=ctx.retention,
+    )
 
 
 def _cash(
-    ctx: FlowContext, flow: FlowType, username: Any, amount: Any, idempotency_key: Any
+    ctx: FlowContext,
+    flow: FlowType,
+    username: Any,
+    amount: Any,
+    *,
+    idempotency_key: Any,
+    description: Any,
+    external_reference: Any,
 ) -> Operation[FlowResult]:
     name = validate_username(username)
     value = ctx.limits.amount(amount)
-    request = _request(flow, name, idempotency_key, amount=value)
+    text = _optional_text(description, "description", 500)
+    ref = _reference(external_reference)
+    request = _request(
+        ctx, flow, name, idempotency_key, amount=value, description=text, external_reference=ref
+    )
     return run_flow(
         ctx.tables,
         request,
         lambda record: read_snapshot(ctx.tables, name, None, record),
-        lambda snap, now: plan_cash(ctx.tables, flow, name, value, snapshot=snap, now=now),
+        lambda snap, now: plan_cash(
+            ctx.tables,
+            flow,
+            name,
+            value,
+            snapshot=snap,
+            now=now,
+            limits=ctx.limits,
+            description=text,
+            external_reference=ref,
+        ),
         ctx.policy,
     )
 
 
+def _reference(value: Any) -> str | None:
+    if value is None:
+        return None
+    try:
+        return check_external_reference(value)
+    except ValueError as exc:
+        raise CNOPValidationException.for_field("external_reference", str(exc)) from None
+
+
+def _optional_text(value: Any, field: str, max_length: int) -> str | None:
+    return None if value is None else _text(value, field, max_length)
+
+
+def _text(value: Any, field: str, max_length: int) -> str:
+    try:
+        text = check_text(value, field, max_length)
+    except ValueError as exc:
+        raise CNOPValidationException.for_field(field, str(exc)) from None
+    if not text.strip() or text != text.strip():
+        raise CNOPValidationException.for_field(
+            field, "must not be blank nor start or end with whitespace"
+        )
+    return text
+
+
 def deposit(
-    ctx: FlowContext, username: Any, amount: Any, idempotency_key: Any = None
+    ctx: FlowContext,
+    username: Any,
+    amount: Any,
+    idempotency_key: Any = None,
+    *,
+    description: Any = None,
+    external_reference: Any = None,
 ) -> Operation[FlowResult]:
-    return _cash(ctx, FlowType.DEPOSIT, username, amount, idempotency_key)
+    return _cash(
+        ctx,
+        FlowType.DEPOSIT,
+        username,
+        amount,
+        idempotency_key=idempotency_key,
+        description=description,
+        external_reference=external_reference,
+    )
 
 
 def withdraw(
-    ctx: FlowContext, username: Any, amount: Any, idempotency_key: Any = None
+    ctx: FlowContext,
+    username: Any,
+    amount: Any,
+    idempotency_key: Any = None,
+    *,
+    description: Any = None,
+    external_reference: Any = None,
 ) -> Operation[FlowResult]:
-    return _cash(ctx, FlowType.WITHDRAW, username, amount, idempotency_key)
+    return _cash(
+        ctx,
+        FlowType.WITHDRAW,
+        username,
+        amount,
+        idempotency_key=idempotency_key,
+        description=description,
+        external_reference=external_reference,
+    )
+
+
+def _signed(value: Any, parse: Callable[[Any], Decimal]) -> Decimal:
+    """A signed amount or quantity: ``parse`` checks its size, the sign is kept."""
+    negative = False
+    if isinstance(value, str) and value.startswith("-"):
+        negative, value = True, value[1:]
+    elif isinstance(value, (Decimal, int)) and not isinstance(value, bool) and value < 0:
+        negative, value = True, -value
+    number = parse(value)
+    return -number if negative else number
+
+
+def adjust(
+    ctx: FlowContext,
+    username: Any,
+    *,
+    reason: Any,
+    operator: Any,
+    amount: Any = None,
+    asset_id: Any = None,
+    quantity: Any = None,
+    idempotency_key: Any = None,
+) -> Operation[FlowResult]:
+    """An operator's correction of a USD balance (``amount``) or a holding (``quantity``)."""
+    name = validate_username(username)
+    who = validate_username(operator)
+    why = _text(reason, "reason", 500)
+    if (amount is None) == (quantity is None) or (quantity is None) != (asset_id is None):
+        raise CNOPValidationException.for_field(
+            "amount", "give either amount (USD) or asset_id and quantity, not both"
+        )
+    value = None if amount is None else _signed(amount, ctx.limits.amount)
+    qty = None if quantity is None else _signed(quantity, ctx.limits.quantity)
+    asset = None if asset_id is None else validate_asset_id(asset_id)
+    request = _request(
+        ctx,
+        FlowType.ADJUST,
+        name,
+        idempotency_key,
+        amount=value,
+        asset=asset,
+        quantity=qty,
+        reason=why,
+        operator=who,
+    )
+    return run_flow(
+        ctx.tables,
+        request,
+        lambda record: read_snapshot(ctx.tables, name, asset, record),
+        lambda snap, now: plan_adjust(
+            ctx.tables,
+            name,
+            amount=value,
+            asset_id=asset,
+            quantity=qty,
+            reason=why,
+            operator=who,
+            snapshot=snap,
+            now=now,
+        ),
+        ctx.policy,
+    )
 
 
 def _market(
@@ -95,7 +271,7 @@ def _market(
     name = validate_username(username)
     asset = validate_asset_id(asset_id)
     qty = ctx.limits.quantity(quantity)
-    request = _request(flow, name, idempotency_key, asset=asset, quantity=qty)
+    request = _request(ctx, flow, name, idempotency_key, asset=asset, quantity=qty)
     planner = plan_buy if flow is FlowType.BUY else plan_sell
     return run_flow(
         ctx.tables,
@@ -131,6 +307,7 @@ def place_limit_order(
         )
     ctx.limits.quantity(data.quantity)
     request = _request(
+        ctx,
         FlowType.LIMIT_ORDER,
         name,
         idempotency_key,
@@ -156,7 +333,7 @@ def cancel_order(
 ) -> Operation[FlowResult]:
     name = validate_username(username)
     oid = validate_entity_id(order_id, "order_id")
-    request = _request(FlowType.CANCEL_ORDER, name, idempotency_key, order_id=oid)
+    request = _request(ctx, FlowType.CANCEL_ORDER, name, idempotency_key, order_id=oid)
     read_orders: list[Order] = []
 
     def read(record: Item | None) -> Operation[Snapshot]:
@@ -171,3 +348,174 @@ def cancel_order(
         lambda snap, now: plan_cancel(ctx.tables, name, read_orders[-1], snapshot=snap, now=now),
         ctx.policy,
     )
+
+
+# --- the life of a waiting limit order after it was placed --------------------------------
+
+#: Refusals that mean another request ended the order first (the race was lost).
+_LOST = (CNOPInvalidStateTransitionException, CNOPEntityNotFoundException)
+
+
+def _settle(
+    ctx: FlowContext,
+    flow: FlowType,
+    order_id: str,
+    *,
+    owner: str | None,
+    key: str | None,
+    planner: Callable[[Order, Snapshot, datetime], Plan],
+    **params: Any,
+) -> Operation[FlowResult]:
+    """A system flow on one waiting order: read it (to learn its owner), then plan and write."""
+    if owner is None:
+        order = yield from get_order(ctx.tables, order_id)
+        owner = order.username
+    request = _request(ctx, flow, owner, key, order_id=order_id, **params)
+    read_orders: list[Order] = []
+
+    def read(record: Item | None) -> Operation[Snapshot]:
+        order = yield from read_order(ctx.tables, owner, order_id)
+        read_orders.append(order)
+        return (yield from read_snapshot(ctx.tables, owner, order.asset_id, record))
+
+    return (
+        yield from run_flow(
+            ctx.tables,
+            request,
+            read,
+            lambda snap, now: planner(read_orders[-1], snap, now),
+            ctx.policy,
+        )
+    )
+
+
+def fill_order(
+    ctx: FlowContext, order_id: Any, price: Any, idempotency_key: Any = None
+) -> Operation[FlowResult]:
+    """Fill one waiting limit order at ``price`` (see ``plan_fill``)."""
+    oid = validate_entity_id(order_id, "order_id")
+    px = validate_price(price, "price")
+    check_idempotency_key(idempotency_key)
+    return _fill(ctx, oid, px, None, idempotency_key)
+
+
+def _fill(
+    ctx: FlowContext, oid: str, px: Decimal, owner: str | None, key: str | None
+) -> Operation[FlowResult]:
+    return _settle(
+        ctx,
+        FlowType.FILL_ORDER,
+        oid,
+        owner=owner,
+        key=key,
+        planner=lambda order, snap, now: plan_fill(
+            ctx.tables, ctx.limits, order, px, snapshot=snap, now=now
+        ),
+        price=px,
+    )
+
+
+def expire_order(
+    ctx: FlowContext, order_id: Any, idempotency_key: Any = None
+) -> Operation[FlowResult]:
+    """Expire one waiting limit order past its ``expires_at``, releasing its hold."""
+    oid = validate_entity_id(order_id, "order_id")
+    check_idempotency_key(idempotency_key)
+    return _expire(ctx, oid, None, idempotency_key)
+
+
+def _expire(
+    ctx: FlowContext, oid: str, owner: str | None, key: str | None
+) -> Operation[FlowResult]:
+    return _settle(
+        ctx,
+        FlowType.EXPIRE_ORDER,
+        oid,
+        owner=owner,
+        key=key,
+        planner=lambda order, snap, now: plan_expire(ctx.tables, order, snapshot=snap, now=now),
+    )
+
+
+def _crosses(order: Order, price: Decimal) -> bool:
+    limit = order.limit_price
+    if limit is None:
+        return False
+    return limit >= price if order.order_type.is_buy else limit <= price
+
+
+def _record(sweep: SweepResult, order_id: str, settle: Operation[FlowResult]) -> Operation[None]:
+    try:
+        sweep.done.append((yield from settle))
+    except _LOST:
+        sweep.lost.append(order_id)
+    except CNOPClientException as exc:
+        sweep.refused[order_id] = exc.message
+
+
+def match_limit_orders(
+    ctx: FlowContext, asset_id: Any, price: Any, *, page_size: int = 100
+) -> Operation[SweepResult]:
+    """Fill every waiting limit order of ``asset_id`` that ``price`` crosses, at ``price``.
+
+    Buys with a limit at or above ``price`` and sells at or below it, best limit first, found
+    by Query on the waiting-orders index (gsi3), page by page. Each fill is its own
+    transaction; an order another request ended first (a cancel, another matcher) is
+    reported in ``lost``.
+    """
+    asset = validate_asset_id(asset_id)
+    px = validate_price(price, "price")
+    size = check_limit(page_size)
+
+    def sweep() -> Operation[SweepResult]:
+        result = SweepResult()
+        for buy in (True, False):
+            start: Item | None = None
+            while True:
+                orders, start = yield from waiting_orders(
+                    ctx.tables, asset, buy=buy, price=px, limit=size, start=start
+                )
+                for order in orders:
+                    if _crosses(order, px):  # the index ranks to 18 decimals
+                        yield from _record(
+                            result,
+                            order.order_id,
+                            _fill(ctx, order.order_id, px, order.username, None),
+                        )
+                if start is None:
+                    break
+        return result
+
+    return sweep()
+
+
+def expire_limit_orders(
+    ctx: FlowContext, now: datetime | None = None, *, page_size: int = 100
+) -> Operation[SweepResult]:
+    """Expire every waiting limit order whose ``expires_at`` is before ``now``.
+
+    Found by Query on the expiry index (gsi4, a few shards), oldest first; each expiry is
+    its own transaction and releases the order's hold.
+    """
+    if now is not None and (not isinstance(now, datetime) or now.tzinfo is None):
+        raise CNOPValidationException.for_field("now", "must be a timezone-aware datetime")
+    size = check_limit(page_size)
+
+    def sweep() -> Operation[SweepResult]:
+        cutoff = now or utc_now()
+        result = SweepResult()
+        for shard in range(EXPIRY_SHARDS):
+            start: Item | None = None
+            while True:
+                orders, start = yield from expiring_orders(
+                    ctx.tables, shard, cutoff, limit=size, start=start
+                )
+                for order in orders:
+                    yield from _record(
+                        result, order.order_id, _expire(ctx, order.order_id, order.username, None)
+                    )
+                if start is None:
+                    break
+        return result
+
+    return sweep()

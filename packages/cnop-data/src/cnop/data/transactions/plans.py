@@ -10,13 +10,13 @@ fail with a version conflict and the flow is planned again from a fresh read.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from cnop.data.codec import Item
 from cnop.data.config import TableNames
-from cnop.data.core.orders import order_status_failed, order_status_update
+from cnop.data.core.orders import HOLD_ATTRIBUTE, order_status_failed, order_status_update
 from cnop.data.core.requests import (
     asset_balance_change,
     balance_change,
@@ -35,11 +35,14 @@ from cnop.data.errors import ConditionFailedHandler
 from cnop.data.layout import (
     ASSET_TRANSACTION_MAPPER,
     BALANCE_TRANSACTION_MAPPER,
+    DAILY_PREFIX,
     ORDER_MAPPER,
     asset_key,
     asset_transaction_key,
     balance_transaction_key,
+    key,
     user_key,
+    user_partition,
 )
 from cnop.data.models import (
     Asset,
@@ -60,6 +63,8 @@ from cnop.exceptions import (
     CNOPInsufficientAssetBalanceException,
     CNOPInsufficientBalanceException,
     CNOPInternalServerException,
+    CNOPInvalidStateTransitionException,
+    CNOPLimitExceededException,
     CNOPUserInactiveException,
     CNOPUserNotFoundException,
     CNOPValidationException,
@@ -68,9 +73,12 @@ from cnop.exceptions import (
 
 __all__ = [
     "Plan",
+    "plan_adjust",
     "plan_buy",
     "plan_cancel",
     "plan_cash",
+    "plan_expire",
+    "plan_fill",
     "plan_limit_order",
     "plan_sell",
 ]
@@ -308,6 +316,49 @@ def _asset_ledger(plan: Plan, tables: TableNames, record: AssetTransaction) -> A
 # --- the flows ------------------------------------------------------------------------
 
 
+def _daily_limit(
+    plan: Plan,
+    tables: TableNames,
+    username: str,
+    flow: FlowType,
+    *,
+    amount: Decimal,
+    cap: Decimal,
+    now: datetime,
+) -> None:
+    """Count ``amount`` against the user's cap for today (UTC), in the same transaction."""
+    if amount > cap:
+        raise limit_exceeded(flow, cap, cap)
+    day = now.date().isoformat()
+    room = cap - amount
+    plan.add(
+        transact_update(
+            {
+                "TableName": tables.users,
+                "Key": key(user_partition(username), f"{DAILY_PREFIX}{flow.value}#{day}"),
+                "UpdateExpression": "ADD #total :amount SET expires_at = :expires",
+                "ConditionExpression": "attribute_not_exists(#total) OR #total <= :room",
+                "ExpressionAttributeNames": {"#total": "total"},
+                "ExpressionAttributeValues": {
+                    ":amount": {"N": str(amount)},
+                    ":room": {"N": str(room)},
+                    # Kept two days, then DynamoDB's TTL removes it.
+                    ":expires": {"N": str(int((now + timedelta(days=2)).timestamp()))},
+                },
+            }
+        ),
+        lambda old: limit_exceeded(flow, cap, cap - _number(old or {}, "total")),
+    )
+
+
+def limit_exceeded(flow: FlowType, cap: Decimal, left: Decimal) -> CNOPLimitExceededException:
+    left = max(left, ZERO)
+    return CNOPLimitExceededException(
+        f"Daily {flow.value} limit of {cap} USD reached: {left} USD left today (UTC)",
+        details={"limit": f"daily_{flow.value}", "cap": str(cap), "left": str(left)},
+    )
+
+
 def plan_cash(
     tables: TableNames,
     flow: FlowType,
@@ -316,14 +367,26 @@ def plan_cash(
     *,
     snapshot: Snapshot,
     now: datetime,
+    limits: FlowLimits | None = None,
+    description: str | None = None,
+    external_reference: str | None = None,
 ) -> Plan:
-    """A deposit (``amount`` credited) or a withdrawal (debited, never below zero)."""
+    """A deposit (``amount`` credited) or a withdrawal (debited, never below zero).
+
+    ``description`` and ``external_reference`` (e.g. a payment provider's id) are stored on the
+    ledger record; the daily caps of ``limits`` are counted in the same transaction.
+    """
     deposit = flow is FlowType.DEPOSIT
     delta = amount if deposit else -amount
     plan = Plan()
     balance = _balance(snapshot, username)
     _check_user(plan, tables, username)
     new_balance = _change_balance(plan, tables, balance, delta, now)
+    cap = None
+    if limits is not None:
+        cap = limits.daily_deposit if deposit else limits.daily_withdraw
+    if cap is not None:
+        _daily_limit(plan, tables, username, flow, amount=amount, cap=cap, now=now)
     record = _ledger(
         plan,
         tables,
@@ -331,7 +394,8 @@ def plan_cash(
             username=username,
             transaction_type=TransactionType.DEPOSIT if deposit else TransactionType.WITHDRAW,
             amount=delta,
-            description="Deposit" if deposit else "Withdrawal",
+            description=description or ("Deposit" if deposit else "Withdrawal"),
+            external_reference=external_reference,
             created_at=now,
         ),
     )
@@ -343,6 +407,65 @@ def plan_cash(
         balance_transaction=record,
         committed_at=now,
     )
+    return plan
+
+
+def plan_adjust(
+    tables: TableNames,
+    username: str,
+    *,
+    amount: Decimal | None,
+    asset_id: str | None,
+    quantity: Decimal | None,
+    reason: str,
+    operator: str,
+    snapshot: Snapshot,
+    now: datetime,
+) -> Plan:
+    """An operator's correction: a signed change of the USD balance or of one holding.
+
+    A new ledger record of type ``system_adjustment`` (records are never edited), with the
+    reason and the operator in its description; never below zero.
+    """
+    plan = Plan()
+    balance = _balance(snapshot, username)
+    what = f"Adjustment by {operator}: {reason}"
+    result: dict[str, Any] = {"amount": ZERO, "balance": balance.balance}
+    if amount is not None:
+        result["amount"] = amount
+        result["balance"] = _change_balance(plan, tables, balance, amount, now)
+        result["balance_transaction"] = _ledger(
+            plan,
+            tables,
+            BalanceTransaction(
+                username=username,
+                transaction_type=TransactionType.SYSTEM_ADJUSTMENT,
+                amount=amount,
+                description=what,
+                created_at=now,
+            ),
+        )
+    else:
+        if asset_id is None or quantity is None:
+            raise CNOPValidationException.for_field("quantity", "needs asset_id and quantity")
+        result["asset_id"], result["quantity"] = asset_id, quantity
+        result["holding"] = _change_holding(
+            plan, tables, username, asset_id, snapshot, delta=quantity, now=now
+        )
+        price = snapshot.asset.price_usd if snapshot.asset is not None else ZERO
+        result["asset_transaction"] = _asset_ledger(
+            plan,
+            tables,
+            AssetTransaction(
+                username=username,
+                asset_id=asset_id,
+                transaction_type=AssetTransactionType.SYSTEM_ADJUSTMENT,
+                quantity=quantity,
+                price_usd=price,
+                created_at=now,
+            ),
+        )
+    plan.result = FlowResult(flow=FlowType.ADJUST, username=username, committed_at=now, **result)
     return plan
 
 
@@ -501,7 +624,11 @@ def plan_limit_order(
     )
     _check_user(plan, tables, username)
     _check_asset(plan, tables, asset, at_version=False)
-    _put(plan, tables.orders, ORDER_MAPPER.to_item(order))
+    placed = ORDER_MAPPER.to_item(order)
+    # The hold lives on the order too: only this flow writes it, and every flow that
+    # ends the order releases exactly it (a ledger record alone could be forged).
+    placed[HOLD_ATTRIBUTE] = {"N": str(usd if buy else request.quantity)}
+    _put(plan, tables.orders, placed)
     result: dict[str, Any] = {"amount": ZERO, "balance": balance.balance}
     what = f"{request.quantity} {asset.asset_id} at {limit_price} USD"
     if buy:
@@ -586,43 +713,113 @@ def _check_hold(plan: Plan, tables: TableNames, order: Order) -> None:
 def plan_cancel(
     tables: TableNames, username: str, order: Order, *, snapshot: Snapshot, now: datetime
 ) -> Plan:
-    """Cancel a queued limit order and release what it held, atomically.
+    """Cancel a queued limit order of an active user and release what it held, atomically."""
+    return _plan_release(
+        tables,
+        order,
+        OrderStatus.CANCELLED,
+        "Cancelled by the user",
+        snapshot=snapshot,
+        now=now,
+        flow=FlowType.CANCEL_ORDER,
+        check_user=username,
+    )
 
-    The order moves to ``cancelled`` only from a status the state machine allows, and
-    only from the version that was read.
-    """
+
+def plan_expire(tables: TableNames, order: Order, *, snapshot: Snapshot, now: datetime) -> Plan:
+    """Expire a waiting limit order past its ``expires_at`` and release its hold, atomically."""
+    if order.expires_at is None or order.expires_at > now:
+        raise CNOPValidationException.for_field(
+            "order_id", f"'{order.order_id}' has not expired (expires_at is later or unset)"
+        )
+    return _plan_release(
+        tables,
+        order,
+        OrderStatus.EXPIRED,
+        "Expired",
+        snapshot=snapshot,
+        now=now,
+        flow=FlowType.EXPIRE_ORDER,
+    )
+
+
+def _order_moved(
+    plan: Plan,
+    tables: TableNames,
+    order: Order,
+    status: OrderStatus,
+    now: datetime,
+    *,
+    reason: str,
+    price: Decimal | None = None,
+) -> Order:
+    """Add the order's status change (from the version read) and return the changed order."""
     if not order.order_type.is_limit:
         raise CNOPValidationException.for_field(
-            "order_id", "is a market order; only limit orders wait and can be cancelled"
+            "order_id", "is a market order; only limit orders wait and hold funds"
         )
-    check_transition(order.status, OrderStatus.CANCELLED)
-    plan = Plan()
-    balance = _balance(snapshot, username)
-    _check_user(plan, tables, username)
-    reason = "Cancelled by the user"
+    check_transition(order.status, status)
+    held = (order.total_amount or ZERO) if order.order_type.is_buy else order.quantity
+    moved = order_status_failed(order.order_id, status, order.version)
+
+    def explain(old: Item | None) -> CNOPException:
+        if old and old.get(HOLD_ATTRIBUTE, {}).get("N") is None:
+            return _nothing_held(order.order_id)(old)
+        return moved(old)
+
     plan.add(
         transact_update(
             order_status_update(
                 tables.orders,
                 order.order_id,
-                OrderStatus.CANCELLED,
+                status,
                 now=now,
                 expected_version=order.version,
                 reason=reason,
+                price=price,
+                pinned=order,
+                hold=held,
             )
         ),
-        order_status_failed(order.order_id, OrderStatus.CANCELLED, order.version),
+        explain,
     )
-    cancelled = order.model_copy(
-        update={
-            "status": OrderStatus.CANCELLED,
-            "status_reason": reason,
-            "version": order.version + 1,
-            "updated_at": now,
-        }
-    )
+    changes: dict[str, Any] = {
+        "status": status,
+        "status_reason": reason,
+        "version": order.version + 1,
+        "updated_at": now,
+    }
+    if price is not None:
+        changes["price"] = price
+    return order.model_copy(update=changes)
+
+
+def _plan_release(
+    tables: TableNames,
+    order: Order,
+    status: OrderStatus,
+    reason: str,
+    *,
+    snapshot: Snapshot,
+    now: datetime,
+    flow: FlowType,
+    check_user: str | None = None,
+) -> Plan:
+    """End a waiting limit order (cancelled, expired) and credit back what it held.
+
+    The order moves only from a status the state machine allows and only from the version
+    that was read, and the hold record must exist with the amount released: whichever of
+    a cancel, an expiry or a fill commits first wins, the others are refused.
+    """
+    username = order.username
+    plan = Plan()
+    balance = _balance(snapshot, username)
+    if check_user is not None:
+        _check_user(plan, tables, check_user)
+    ended = _order_moved(plan, tables, order, status, now, reason=reason)
     result: dict[str, Any] = {"amount": ZERO, "balance": balance.balance}
     _check_hold(plan, tables, order)
+    verb = "cancelled" if status is OrderStatus.CANCELLED else status.value
     if order.order_type.is_buy:
         released = order.total_amount or ZERO
         result["balance"] = _change_balance(plan, tables, balance, released, now)
@@ -634,7 +831,7 @@ def plan_cancel(
                 username=username,
                 transaction_type=TransactionType.SYSTEM_ADJUSTMENT,
                 amount=released,
-                description="Released: limit buy cancelled",
+                description=f"Released: limit buy {verb}",
                 reference_id=order.order_id,
                 created_at=now,
             ),
@@ -658,11 +855,122 @@ def plan_cancel(
             ),
         )
     plan.result = FlowResult(
-        flow=FlowType.CANCEL_ORDER,
+        flow=flow,
         username=username,
         asset_id=order.asset_id,
         price=order.limit_price,
-        order=cancelled,
+        order=ended,
+        committed_at=now,
+        **result,
+    )
+    return plan
+
+
+def plan_fill(
+    tables: TableNames,
+    limits: FlowLimits,
+    order: Order,
+    execution_price: Decimal,
+    *,
+    snapshot: Snapshot,
+    now: datetime,
+) -> Plan:
+    """Fill a waiting limit order at ``execution_price``, exactly once, in one transaction.
+
+    A buy (``execution_price <= limit``) pays ``quantity x execution_price`` (rounded up to
+    the cent) out of its hold, credits the unused rest of the hold back and credits the
+    asset; a sell (``execution_price >= limit``) delivers its held quantity and credits the
+    proceeds (rounded down). The order becomes ``completed`` with ``price`` the execution
+    price. A fill settles the hold even for a user deactivated since placing the order.
+    """
+    limit_price = order.limit_price or ZERO
+    buy = order.order_type.is_buy
+    if order.expires_at is not None and order.expires_at <= now:
+        raise CNOPInvalidStateTransitionException(
+            f"Order '{order.order_id}' expired at {order.expires_at.isoformat()}: it cannot fill",
+            details={"order_id": order.order_id, "to": OrderStatus.COMPLETED.value},
+        )
+    if buy and execution_price > limit_price:
+        raise CNOPValidationException.for_field(
+            "price", f"{execution_price} is above the limit {limit_price} of this buy"
+        )
+    if not buy and execution_price < limit_price:
+        raise CNOPValidationException.for_field(
+            "price", f"{execution_price} is below the limit {limit_price} of this sell"
+        )
+    username = order.username
+    plan = Plan()
+    balance = _balance(snapshot, username)
+    filled = _order_moved(
+        plan,
+        tables,
+        order,
+        OrderStatus.COMPLETED,
+        now,
+        reason=f"Filled at {execution_price} USD",
+        price=execution_price,
+    )
+    _check_hold(plan, tables, order)
+    what = f"{order.quantity} {order.asset_id} at {execution_price} USD"
+    result: dict[str, Any] = {"balance": balance.balance}
+    if buy:
+        held = order.total_amount or ZERO
+        paid = limits.check_amount(order_cost(order.quantity, execution_price), "cost")
+        unused = held - paid
+        result["amount"] = unused
+        if unused > 0:
+            result["balance"] = _change_balance(plan, tables, balance, unused, now)
+            result["balance_transaction"] = _ledger(
+                plan,
+                tables,
+                BalanceTransaction(
+                    username=username,
+                    transaction_type=TransactionType.SYSTEM_ADJUSTMENT,
+                    amount=unused,
+                    description=f"Released: unused hold of limit buy of {what}",
+                    reference_id=order.order_id,
+                    created_at=now,
+                ),
+            )
+        result["holding"] = _change_holding(
+            plan, tables, username, order.asset_id, snapshot, delta=order.quantity, now=now
+        )
+        result["quantity"] = order.quantity
+        result["asset_transaction"] = _asset_ledger(
+            plan,
+            tables,
+            AssetTransaction(
+                username=username,
+                asset_id=order.asset_id,
+                transaction_type=AssetTransactionType.BUY,
+                quantity=order.quantity,
+                price_usd=execution_price,
+                order_id=order.order_id,
+                created_at=now,
+            ),
+        )
+    else:
+        proceeds = limits.check_amount(sale_proceeds(order.quantity, execution_price), "proceeds")
+        result["amount"] = proceeds
+        result["balance"] = _change_balance(plan, tables, balance, proceeds, now)
+        result["balance_transaction"] = _ledger(
+            plan,
+            tables,
+            BalanceTransaction(
+                username=username,
+                transaction_type=TransactionType.ORDER_SALE,
+                amount=proceeds,
+                description=f"Limit sell of {what}",
+                reference_id=order.order_id,
+                created_at=now,
+            ),
+        )
+    plan.result = FlowResult(
+        flow=FlowType.FILL_ORDER,
+        username=username,
+        asset_id=order.asset_id,
+        price=execution_price,
+        order=filled,
         committed_at=now,
         **result,
     )

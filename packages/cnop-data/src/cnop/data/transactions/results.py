@@ -11,7 +11,7 @@ from pydantic import Field
 from cnop.data.models import AssetTransaction, BalanceTransaction, CNOPModel, Order
 from cnop.data.types import utc_now
 
-__all__ = ["FlowResult", "FlowType"]
+__all__ = ["FlowResult", "FlowType", "SweepResult"]
 
 
 class FlowType(str, Enum):
@@ -23,6 +23,9 @@ class FlowType(str, Enum):
     SELL = "sell"
     LIMIT_ORDER = "limit_order"
     CANCEL_ORDER = "cancel_order"
+    FILL_ORDER = "fill_order"
+    EXPIRE_ORDER = "expire_order"
+    ADJUST = "adjust"
 
 
 class FlowResult(CNOPModel):
@@ -55,3 +58,16 @@ class FlowResult(CNOPModel):
         """The order and ledger records this flow wrote, in that order."""
         found = (self.order, self.balance_transaction, self.asset_transaction)
         return tuple(r for r in found if r is not None)
+
+
+class SweepResult(CNOPModel):
+    """What one matching (or expiry) sweep did to the waiting orders it found.
+
+    ``done`` are the committed flows (fills or expiries), ``lost`` the orders another
+    request ended first (a cancel, another matcher or sweep), ``refused`` the orders that
+    could not be settled, with the reason (e.g. proceeds under a cent).
+    """
+
+    done: list[FlowResult] = Field(default_factory=list)
+    lost: list[str] = Field(default_factory=list)
+    refused: dict[str, str] = Field(default_factory=dict)

@@ -37,6 +37,7 @@ from cnop.data.errors import (
 )
 from cnop.data.transactions.idempotency import (
     attempt_token,
+    expired,
     idempotency_record,
     idempotency_record_key,
     internal_key,
@@ -55,7 +56,7 @@ from cnop.exceptions import (
     CNOPVersionConflictException,
 )
 
-__all__ = ["FlowRequest", "RetryPolicy", "run_flow"]
+__all__ = ["DEFAULT_RETENTION", "FlowRequest", "RetryPolicy", "check_retention", "run_flow"]
 
 # Failures that mean "another writer got there first": nothing was written, plan again.
 _CONFLICT_CODES = frozenset({"transaction_cancelled", "TransactionConflictException"})
@@ -63,6 +64,19 @@ _CONFLICT_CODES = frozenset({"transaction_cancelled", "TransactionConflictExcept
 _TOKEN_WINDOW = 600.0
 #: How long the record of a key the caller never sees is kept (DynamoDB TTL).
 INTERNAL_RECORD_RETENTION = timedelta(days=1)
+#: How long a caller's idempotency key is remembered, unless configured.
+DEFAULT_RETENTION = timedelta(hours=24)
+
+
+def check_retention(value: object) -> timedelta:
+    """An idempotency retention: a timedelta from 1 second to 366 days."""
+    if not isinstance(value, timedelta) or not (
+        timedelta(seconds=1) <= value <= timedelta(days=366)
+    ):
+        raise CNOPConfigurationException(
+            "idempotency_retention must be a timedelta from 1 second to 366 days"
+        )
+    return value
 
 
 @dataclass(frozen=True)
@@ -113,6 +127,10 @@ class FlowRequest:
     username: str
     idempotency_key: str | None
     fingerprint: str
+    #: What the request asks for (canonical JSON), kept in the record to name a conflict.
+    described: str | None = None
+    #: How long a caller's key is remembered (DEFAULT_RETENTION unless configured).
+    retention: timedelta = field(default_factory=lambda: DEFAULT_RETENTION)
     #: The key the flow runs under: the caller's, or a fresh internal one.
     run_key: str = field(default="")
     #: Names this call in the record it writes (see ``idempotency.replay``).
@@ -156,9 +174,15 @@ def _write(tables: TableNames, request: FlowRequest, plan: Plan, now: datetime) 
         plan.outcome(),
         now,
         call_id=request.call_id,
-        expires_at=now + INTERNAL_RECORD_RETENTION if internal else None,
+        expires_at=now + (INTERNAL_RECORD_RETENTION if internal else request.retention),
+        request=request.described,
     )
-    items.insert(0, transact_put_new(tables.users, record))
+    # A record past its expiry is no longer the key's: it may be replaced (DynamoDB deletes
+    # expired items only within days).
+    put = transact_put_new(tables.users, record)
+    put["Put"]["ConditionExpression"] = "attribute_not_exists(pk) OR expires_at < :now"
+    put["Put"]["ExpressionAttributeValues"] = {":now": {"N": str(int(now.timestamp()))}}
+    items.insert(0, put)
     handlers = {i + 1: h for i, h in plan.handlers.items()}
     handlers[0] = _key_recorded(request.run_key)
 
@@ -174,13 +198,13 @@ def _stored_result(tables: TableNames, request: FlowRequest) -> Operation[FlowRe
     params = get_item(tables.users, request.record_key, consistent=True)
     reply = yield Call("get_item", params, tables.users)
     item = reply.get("Item")
-    if not item:
+    if not item or expired(item, utc_now()):
         return None
     return _replay(item, request)
 
 
 def _replay(item: Item, request: FlowRequest) -> FlowResult:
-    result = replay(item, request.run_key, request.fingerprint, request.call_id)
+    result = replay(item, request.run_key, request.fingerprint, request.call_id, request.described)
     if request.idempotency_key is None:
         # An internal key is nobody's business but this call's.
         return result.model_copy(update={"idempotency_key": None})
@@ -265,9 +289,9 @@ def _attempt(
         if _is_conflict(exc):
             return exc
         raise
-    if snapshot.record is not None:
-        return _replay(snapshot.record, request)
     now = utc_now()
+    if snapshot.record is not None and not expired(snapshot.record, now):
+        return _replay(snapshot.record, request)
     plan = planner(snapshot, now)
     if request.idempotency_key is not None:
         # Recorded with the key too, so a replay names it as well.

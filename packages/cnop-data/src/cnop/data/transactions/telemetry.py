@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from cnop.data.transactions.results import FlowResult, FlowType
 from cnop.exceptions import CNOPException
-from cnop.logging import BaseLogger, LogAction, LoggerName, metrics
+from cnop.logging import AuditEvent, AuditLogger, BaseLogger, LogAction, LoggerName, metrics
 
-__all__ = ["flow_committed", "flow_failed", "lock_release_failed"]
+__all__ = ["adjusted", "flow_committed", "flow_failed", "lock_release_failed"]
 
 _LOG = BaseLogger(LoggerName.TRANSACTION)
+_AUDIT = AuditLogger()
 FLOWS = metrics.counter(
     "cnop.flows",
     description="Money flows by outcome (committed, replayed, refused, failed)",
@@ -58,4 +59,19 @@ def lock_release_failed(result: FlowResult, error: CNOPException) -> None:
         user=result.username,
         flow=result.flow.value,
         error=error.code,
+    )
+
+
+def adjusted(result: FlowResult, operator: str, reason: str) -> None:
+    """An operator corrected a balance or holding: an audit line."""
+    _AUDIT.record(
+        AuditEvent.BALANCE_ADJUSTED,
+        user=result.username,
+        success=True,
+        reason=reason,
+        operator=operator,
+        amount=str(result.amount),
+        asset_id=result.asset_id,
+        quantity=None if result.quantity is None else str(result.quantity),
+        replayed=result.replayed,
     )
