@@ -5,7 +5,7 @@ import base64
 import pytest
 
 from cnop.data.core.cursor import CursorCodec
-from cnop.exceptions import CNOPValidationException
+from cnop.exceptions import CNOPConfigurationException, CNOPValidationException
 
 KEY = {"pk": {"S": "USER#alice_01"}, "sk": {"S": "BALTX#01ABC"}}
 
@@ -40,7 +40,8 @@ def test_foreign_cursors_are_refused() -> None:
     cursor = codec.encode("users||USER#alice_01|BALTX#", KEY)
     with pytest.raises(CNOPValidationException, match="does not belong to this listing"):
         codec.decode("users||USER#bob_0001|BALTX#", cursor)
-    with pytest.raises(CNOPValidationException):
+    # Signed with a secret this instance does not know: the server's setting, not the client.
+    with pytest.raises(CNOPConfigurationException, match="CNOP_CURSOR_SECRET"):
         CursorCodec(b"t" * 32).decode("users||USER#alice_01|BALTX#", cursor)
     with pytest.raises(CNOPValidationException):
         codec.decode("scope", 42)

@@ -31,7 +31,12 @@ from cnop.exceptions import CNOPConfigurationException, CNOPValidationException
 def test_definitions_have_the_documented_indexes() -> None:
     users, orders, inventory = table_definitions(TableNames())
     assert [g["IndexName"] for g in users["GlobalSecondaryIndexes"]] == ["gsi1"]
-    assert [g["IndexName"] for g in orders["GlobalSecondaryIndexes"]] == ["gsi1", "gsi2"]
+    assert [g["IndexName"] for g in orders["GlobalSecondaryIndexes"]] == [
+        "gsi1",
+        "gsi2",
+        "gsi3",  # waiting limit orders by asset, side and limit
+        "gsi4",  # waiting limit orders by expiry
+    ]
     assert inventory["BillingMode"] == "PAY_PER_REQUEST"
     assert {a["AttributeType"] for a in orders["AttributeDefinitions"]} == {"S"}
 
@@ -53,7 +58,7 @@ def test_cli_create_is_idempotent_and_delete_cleans_up(
 
     assert main(["tables", "describe", "--endpoint", dynamodb_endpoint, "--prefix", prefix]) == 0
     described = json.loads(capsys.readouterr().out)
-    assert described[f"{prefix}orders"]["indexes"] == ["gsi1", "gsi2"]
+    assert described[f"{prefix}orders"]["indexes"] == ["gsi1", "gsi2", "gsi3", "gsi4"]
     assert described[f"{prefix}users"]["status"] == "ACTIVE"
 
     assert main(["tables", "delete", "--endpoint", dynamodb_endpoint, "--prefix", prefix]) == 0

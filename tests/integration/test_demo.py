@@ -25,9 +25,11 @@ STEPS = [
     "6. Buy 0.05 BTC",
     "7. Sell 0.02 BTC",
     "8. Try to sell 1 BTC",
-    "9. 20 concurrent deposits",
-    "10. History of",
-    "11. Final balances",
+    "9. A limit buy of 0.01 BTC at 62,000 waits",
+    "10. A limit sell of 0.01 BTC at 90,000 expires",
+    "11. 20 concurrent deposits",
+    "12. History of",
+    "13. Final balances",
 ]
 
 
@@ -57,15 +59,34 @@ def _check_story(out: str, entries: list[dict[str, object]]) -> None:
         "refused (INSUFFICIENT_ASSET_BALANCE, HTTP 422): Insufficient BTC: 1 needed, 0.03 held"
         in out
     )
+    assert "held 620.00 USD; balance 7460.00 USD" in out
+    assert (
+        "filled at 61000: paid 610.00 USD, the unused 10.00 USD of the hold came back; "
+        "balance 7470.00 USD, holding 0.04 BTC" in out
+    )
+    assert "expired: 0.01 BTC returned; holding 0.04 BTC" in out
     assert "20 deposits committed, none lost: balance 100.00 USD" in out
-    history = out[out.index("10. History") : out.index("11. Final")].splitlines()[1:]
+    history = out[out.index("12. History") : out.index("13. Final")].splitlines()[1:]
     kinds = [line.split()[0] for line in history if line.strip()]
-    assert kinds == ["sell", "order_sale", "buy", "order_payment", "deposit"]
-    assert "8080.00 USD; 0.03 BTC" in out
+    assert kinds == [
+        "system_adjustment",  # the expired sell's 0.01 BTC back
+        "sell",  # held by the limit sell
+        "buy",  # the limit buy's fill
+        "system_adjustment",  # its unused hold back
+        "order_payment",  # held by the limit buy
+        "sell",
+        "order_sale",
+        "buy",
+        "order_payment",
+        "deposit",
+    ]
+    assert "7470.00 USD; 0.04 BTC" in out
     assert "100.00 USD; no assets" in out
 
     commits = [e for e in entries if e["action"] == "transaction_commit"]
-    assert len(commits) == 24  # 2 deposits (one replayed), buy, sell, 20 deposits
+    # 2 deposits (one replayed), buy, sell, limit buy and its fill, limit sell and its
+    # expiry, 20 deposits
+    assert len(commits) == 28
     assert sum(1 for e in commits if e["replayed"]) == 1
     refused = [e for e in entries if e["action"] == "transaction_rollback"]
     assert [e["error"] for e in refused] == ["INSUFFICIENT_ASSET_BALANCE"]

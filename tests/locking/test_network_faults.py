@@ -64,7 +64,7 @@ from cnop.locking import (
     redis_core,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 #: The client read timeout through the proxy, and a reply later than it.
 TIMEOUT = 0.5

@@ -33,6 +33,7 @@ from cnop.exceptions import CNOPException, CNOPOutcomeUnknownException
 from .invariants import check_invariants
 
 fp = pytest.importorskip("cnop_faultproxy")
+pytestmark = pytest.mark.slow  # about a minute: run once per CI run, not once per Python
 
 WRITE = "TransactWriteItems"
 FAULTS: dict[str, Any] = {

@@ -84,7 +84,9 @@ class AsyncDAO:
         )
         self.tables = self.settings.tables
         self.executor = AsyncExecutor(client)
-        self._cursors = CursorCodec(self.settings.cursor_secret)
+        self._cursors = CursorCodec(
+            self.settings.cursor_secret, self.settings.previous_cursor_secrets
+        )
 
 
 class AsyncUserDAO(AsyncDAO):

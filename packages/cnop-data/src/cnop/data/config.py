@@ -6,7 +6,9 @@ Environment variables (DESIGN §8): ``AWS_REGION`` (or ``AWS_DEFAULT_REGION``),
 ``CNOP_DYNAMODB_CONNECT_TIMEOUT`` (2 s), ``CNOP_DYNAMODB_READ_TIMEOUT`` (5 s),
 ``CNOP_DYNAMODB_MAX_ATTEMPTS`` (3), ``CNOP_DYNAMODB_RETRY_MODE`` (``standard``), and
 ``CNOP_CURSOR_SECRET`` (signs pagination cursors; set the same value on every instance
-of a service, or a cursor from one instance is refused by another).
+of a service, or a cursor from one instance is refused by another; without it each process
+makes up its own, with a warning unless DynamoDB is local) and
+``CNOP_CURSOR_SECRET_PREVIOUS`` (the secret before a rotation, still accepted).
 
 Credentials come from boto3's default chain (environment, profile, web identity,
 instance role); nothing here reads or stores them.
@@ -21,6 +23,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import urlsplit
 
 from cnop.exceptions import CNOPConfigurationException
 
@@ -71,6 +74,30 @@ class TableNames:
         return (self.users, self.orders, self.inventory)
 
 
+def _is_local(settings: DataSettings) -> bool:
+    """Local development: DynamoDB on this machine (DynamoDB Local, moto)."""
+    host = urlsplit(settings.endpoint_url or "").hostname or ""
+    return host in ("localhost", "127.0.0.1", "::1") or host.endswith(".localhost")
+
+
+_warned = threading.Event()
+
+
+def _warn_process_secret() -> None:
+    if _warned.is_set():
+        return
+    _warned.set()
+    from cnop.logging import BaseLogger, LogAction, LoggerName  # noqa: PLC0415
+
+    BaseLogger(LoggerName.DATABASE).warning(
+        action=LogAction.DB_OPERATION,
+        message="CNOP_CURSOR_SECRET is not set: this process signs pagination cursors with a "
+        "secret of its own, so a cursor from one instance is refused by another; set the same "
+        "value on every instance",
+        variable="CNOP_CURSOR_SECRET",
+    )
+
+
 def _number(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
     raw = env.get(name)
     if raw is None:
@@ -101,6 +128,8 @@ class DataSettings:
     max_attempts: int = 3
     retry_mode: str = "standard"
     cursor_secret: bytes = field(default=_PROCESS_SECRET, repr=False)
+    #: Secrets that still open cursors (the one before a rotation); never used to sign.
+    previous_cursor_secrets: tuple[bytes, ...] = field(default=(), repr=False)
 
     def __post_init__(self) -> None:
         if not self.region:
@@ -128,6 +157,11 @@ class DataSettings:
                 "CNOP_CURSOR_SECRET must be at least 16 bytes",
                 details={"variable": "CNOP_CURSOR_SECRET"},
             )
+        if any(len(s) < 16 for s in self.previous_cursor_secrets):
+            raise CNOPConfigurationException(
+                "CNOP_CURSOR_SECRET_PREVIOUS must be at least 16 bytes",
+                details={"variable": "CNOP_CURSOR_SECRET_PREVIOUS"},
+            )
 
     @classmethod
     def from_env(
@@ -150,8 +184,14 @@ class DataSettings:
         }
         if secret:
             values["cursor_secret"] = secret.encode()
+        previous = env.get("CNOP_CURSOR_SECRET_PREVIOUS")
+        if previous:
+            values["previous_cursor_secrets"] = (previous.encode(),)
         values.update(overrides)
-        return cls(**values)
+        settings = cls(**values)
+        if not secret and "cursor_secret" not in overrides and not _is_local(settings):
+            _warn_process_secret()
+        return settings
 
     def with_tables(self, tables: TableNames) -> DataSettings:
         return replace(self, tables=tables)

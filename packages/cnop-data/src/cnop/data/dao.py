@@ -60,7 +60,9 @@ class SyncDAO:
         self.executor = SyncExecutor(
             client if client is not None else dynamodb_client(self.settings)
         )
-        self._cursors = CursorCodec(self.settings.cursor_secret)
+        self._cursors = CursorCodec(
+            self.settings.cursor_secret, self.settings.previous_cursor_secrets
+        )
 
 
 class UserDAO(SyncDAO):
