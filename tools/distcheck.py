@@ -1,7 +1,8 @@
 """Check the released artefacts: every distribution installs and imports alone.
 
 1. ``hatch build --all`` builds each wheel and sdist into ``dist/``.
-2. No artefact may contain ``cnop/__init__.py`` (PEP 420: nobody owns the namespace).
+2. No artefact may contain ``cnop/__init__.py`` (PEP 420: nobody owns the namespace), and
+   each must carry the LICENSE (the wheel under ``.dist-info/licenses/``).
 3. For each distribution, a fresh venv gets that wheel alone: its in-repo dependencies
    from the wheels just built, third-party ones from the index. Its root package must
    import; the installed dependency set and size are reported. Then its extras are
@@ -28,6 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMESPACE_INIT = "cnop/__init__.py"
+LICENSE = "LICENSE"
 # The distribution that promises to have no third-party dependency at all.
 DEPENDENCY_FREE = {"cnop-exceptions"}
 
@@ -66,6 +68,9 @@ def read_wheel(path: Path) -> Wheel:
         if any(n == NAMESPACE_INIT or n.endswith("/" + NAMESPACE_INIT) for n in names):
             raise DistCheckError(f"{path.name} contains {NAMESPACE_INIT}")
         metadata_name = next(n for n in names if n.endswith(".dist-info/METADATA"))
+        dist_info = metadata_name.removesuffix("METADATA")
+        if f"{dist_info}licenses/{LICENSE}" not in names:
+            raise DistCheckError(f"{path.name} has no {dist_info}licenses/{LICENSE}")
         metadata = email.parser.Parser().parsestr(archive.read(metadata_name).decode())
     return Wheel(
         path=path,
@@ -78,9 +83,13 @@ def read_wheel(path: Path) -> Wheel:
 
 def check_sdist(path: Path) -> None:
     with tarfile.open(path) as archive:
-        for member in archive.getnames():
-            if member.endswith("/" + NAMESPACE_INIT):
-                raise DistCheckError(f"{path.name} contains {member}")
+        names = archive.getnames()
+    for member in names:
+        if member.endswith("/" + NAMESPACE_INIT):
+            raise DistCheckError(f"{path.name} contains {member}")
+    top = path.name.removesuffix(".tar.gz")
+    if f"{top}/{LICENSE}" not in names:
+        raise DistCheckError(f"{path.name} has no {top}/{LICENSE}")
 
 
 def _run(*cmd: str, cwd: Path | None = None) -> str:
@@ -177,7 +186,10 @@ def main(argv: list[str] | None = None) -> int:
             raise DistCheckError(f"expected {len(expected)} sdists, found {len(sdists)}")
         for sdist in sdists:
             check_sdist(sdist)
-        print(f"{len(wheels)} wheels and {len(sdists)} sdists, none with {NAMESPACE_INIT}")
+        print(
+            f"{len(wheels)} wheels and {len(sdists)} sdists, each with its {LICENSE}, "
+            f"none with {NAMESPACE_INIT}"
+        )
         for wheel in wheels.values():
             print(check_install(wheel, wheels, args.python), flush=True)
     except DistCheckError as exc:

@@ -447,12 +447,21 @@ class LedgerMachine(RuleBasedStateMachine):
                 if h.quantity
             }
             assert held == {a: q for a, q in model.holdings.items() if q}, user
-            queued = {
-                o.order_id
+            waiting = [
+                o
                 for o in orders.list_orders(user, limit=100).items
                 if o.status is OrderStatus.QUEUED
-            }
-            assert queued == set(model.open_orders), user
+            ]
+            assert {o.order_id for o in waiting} == set(model.open_orders), user
+            # Every hold belongs to a waiting order: what they hold is what the model holds.
+            held_usd = sum(
+                (o.total_amount or Decimal(0) for o in waiting if o.order_type.is_buy), Decimal(0)
+            )
+            held_qty = sum((o.quantity for o in waiting if not o.order_type.is_buy), Decimal(0))
+            assert held_usd == sum((o.held for o in model.open_orders.values()), Decimal(0))
+            assert held_qty == sum(
+                (o.quantity for o in model.open_orders.values() if not o.buy), Decimal(0)
+            )
         check_invariants(self.settings, list(self.model), None)
 
 
