@@ -1,10 +1,12 @@
-"""``python -m cnop.data tables create|delete|describe``, ``health`` and ``orders match|expire``.
+"""``python -m cnop.data tables create|delete|describe``, ``health``, ``orders match|expire``
+and ``migrate-from-common``.
 
 All take ``--endpoint URL``, ``--prefix P`` and ``--region R``; ``health`` also takes
 ``--deadline SECONDS`` (default 2); ``orders match`` takes ``--asset ID --price P`` and
 fills every waiting limit order that price crosses; ``orders expire`` expires every
 waiting order past its ``expires_at``. Exit status: 0 on success (``health``: healthy),
 1 when a step failed (the reason on stderr) or the health check found a problem.
+``migrate-from-common`` (see MIGRATING.md) exits 3 when its report lists problems.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 from cnop.data.config import DataSettings, TableNames, dynamodb_client
 from cnop.data.health import DEFAULT_DEADLINE, check_health
+from cnop.data.migrate import _cli as migrate
 from cnop.data.tables import create_tables, delete_tables, describe_tables
 from cnop.exceptions import CNOPConfigurationException, CNOPException
 
@@ -62,6 +65,11 @@ def _parser() -> argparse.ArgumentParser:
     orders.add_argument("--asset", help="the asset whose waiting orders to match")
     orders.add_argument("--price", help="the execution price, e.g. 64000 or 0.25")
     _common(orders)
+    migration = commands.add_parser(
+        "migrate-from-common", help="copy the original Common Package's tables into these"
+    )
+    _common(migration)
+    migrate.add_arguments(migration)
     return parser
 
 
@@ -121,6 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         client, names = _client(args)
         if args.group == "orders":
             return _settle(args, client, names)
+        if args.group == "migrate-from-common":
+            return migrate.run(args, client, names)
         if args.group == "health":
             report = check_health(client, names, deadline=args.deadline)
             print(json.dumps(report.to_dict(), indent=2))

@@ -16,7 +16,13 @@ from cnop.exceptions.business import (
     CNOPInvalidStateTransitionException,
     CNOPLimitExceededException,
 )
-from cnop.exceptions.constants import ErrorMessage, FieldConstraints, ServiceName, UserRole
+from cnop.exceptions.constants import (
+    ErrorMessage,
+    FieldConstraints,
+    RequestHeader,
+    ServiceName,
+    UserRole,
+)
 from cnop.exceptions.entities import (
     CNOPAssetBalanceNotFoundException,
     CNOPAssetNotFoundException,
@@ -102,6 +108,7 @@ __all__ = [
     "CNOPVersionConflictException",
     "ErrorMessage",
     "FieldConstraints",
+    "RequestHeader",
     "ServiceName",
     "UserRole",
     "__version__",

@@ -6,7 +6,14 @@ from enum import Enum
 from http import HTTPStatus
 from typing import Final
 
-__all__ = ["ErrorMessage", "FieldConstraints", "HTTPStatus", "ServiceName", "UserRole"]
+__all__ = [
+    "ErrorMessage",
+    "FieldConstraints",
+    "HTTPStatus",
+    "RequestHeader",
+    "ServiceName",
+    "UserRole",
+]
 
 
 class ServiceName(str, Enum):
@@ -37,6 +44,38 @@ class ErrorMessage:
     INSUFFICIENT_ASSET_BALANCE: Final = "Insufficient asset balance"
     RESOURCE_BUSY: Final = "The resource is busy; retry shortly"
     INTERNAL_ERROR: Final = "An internal error occurred"
+    # Messages the original common package's services showed, under its names.
+    INTERNAL_SERVER_ERROR: Final = INTERNAL_ERROR
+    SERVICE_UNAVAILABLE: Final = "The service is temporarily unavailable. Please try again later."
+    AUTHENTICATION_FAILED: Final = (
+        "Authentication failed. Please check your credentials and try again."
+    )
+    RESOURCE_NOT_FOUND: Final = "The requested resource was not found."
+    USER_NOT_FOUND: Final = "User not found."
+    VALIDATION_ERROR: Final = (
+        "The request contains invalid data. Please check your input and try again."
+    )
+
+
+class RequestHeader(str, Enum):
+    """HTTP headers the services read; the ``X-`` ones are set by the gateway.
+
+    The names a service must never trust from a client directly (identity, role) are
+    only meaningful behind the gateway's signature (``cnop.auth``'s gateway checks).
+    """
+
+    CONTENT_TYPE = "Content-Type"
+    AUTHORIZATION = "Authorization"
+    USER_AGENT = "User-Agent"
+    REQUEST_ID = "X-Request-ID"
+    USER_NAME = "X-User-Name"
+    USER_ID = "X-User-ID"
+    USER_ROLE = "X-User-Role"
+    AUTHENTICATED = "X-Authenticated"
+    SOURCE = "X-Source"
+    AUTH_SERVICE = "X-Auth-Service"
+    SOURCE_SERVICE = "X-Source-Service"
+    SESSION_ID = "X-Session-ID"
 
 
 class FieldConstraints:

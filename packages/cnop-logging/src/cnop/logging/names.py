@@ -100,6 +100,8 @@ class AuditEvent(str, Enum):
     ACCESS_DENIED = "access_denied"
     LOCK_LOST = "lock_lost"
     BALANCE_ADJUSTED = "balance_adjusted"
+    REGISTRATION_SUCCESS = "registration_success"
+    REGISTRATION_FAILURE = "registration_failure"
 
 
 #: The ``action`` written with each audit event, so audit lines are found by action too.
@@ -114,4 +116,6 @@ AUDIT_ACTIONS: dict[AuditEvent, LogAction] = {
     AuditEvent.ACCESS_DENIED: LogAction.ACCESS_DENIED,
     AuditEvent.LOCK_LOST: LogAction.LOCK_LOST,
     AuditEvent.BALANCE_ADJUSTED: LogAction.TRANSACTION_COMMIT,
+    AuditEvent.REGISTRATION_SUCCESS: LogAction.USER_REGISTRATION_SUCCESS,
+    AuditEvent.REGISTRATION_FAILURE: LogAction.USER_REGISTRATION_FAILED,
 }
