@@ -68,6 +68,8 @@ class FlowLimits:
 
     def check_amount(self, number: Decimal, field: str = "amount") -> Decimal:
         """``number`` if it is within ``[min_amount, max_amount]``."""
+        if not isinstance(number, Decimal) or not number.is_finite():
+            raise CNOPValidationException.for_field(field, "must be a finite Decimal")
         if number < self.min_amount or number > self.max_amount:
             raise CNOPLimitExceededException(
                 f"{field} must be between {self.min_amount} and {self.max_amount} USD",

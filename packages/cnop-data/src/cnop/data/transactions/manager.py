@@ -22,7 +22,7 @@ from cnop.data.transactions.telemetry import (
     lock_release_failed,
 )
 from cnop.data.validation import validate_username
-from cnop.exceptions import CNOPException
+from cnop.exceptions import CNOPException, CNOPValidationException
 
 __all__ = ["TransactionManager"]
 
@@ -47,6 +47,14 @@ class TransactionManager:
         retry: RetryPolicy | None = None,
         idempotency_retention: timedelta = DEFAULT_RETENTION,
     ) -> None:
+        if settings is not None and not isinstance(settings, DataSettings):
+            raise CNOPValidationException.for_field("settings", "must be a DataSettings")
+        for name, value, kind in (
+            ("limits", limits, FlowLimits),
+            ("retry", retry, RetryPolicy),
+        ):
+            if value is not None and not isinstance(value, kind):
+                raise CNOPValidationException.for_field(name, f"must be a {kind.__name__}")
         self.settings = settings or DataSettings.from_env()
         self.tables = self.settings.tables
         self.executor = SyncExecutor(

@@ -18,6 +18,7 @@ CNOPOutcomeUnknownException naming the key that resolves it.
 
 from __future__ import annotations
 
+import math
 import random
 import time
 import uuid
@@ -53,6 +54,7 @@ from cnop.exceptions import (
     CNOPIdempotencyConflictException,
     CNOPOutcomeUnknownException,
     CNOPServiceUnavailableException,
+    CNOPValidationException,
     CNOPVersionConflictException,
 )
 
@@ -105,6 +107,12 @@ class RetryPolicy:
             raise CNOPConfigurationException("RetryPolicy.attempts must be 1 or more")
         if self.resends < 0:
             raise CNOPConfigurationException("RetryPolicy.resends must be 0 or more")
+        for name in ("base_delay", "max_delay", "resend_window"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise CNOPConfigurationException(f"RetryPolicy.{name} must be a number of seconds")
+            if not math.isfinite(value):
+                raise CNOPConfigurationException(f"RetryPolicy.{name} must be finite")
         if not 0 <= self.base_delay <= self.max_delay:
             raise CNOPConfigurationException(
                 "RetryPolicy needs 0 <= base_delay <= max_delay (seconds)"
@@ -117,7 +125,11 @@ class RetryPolicy:
 
     def delay(self, attempt: int) -> float:
         """Full jitter: a random wait up to ``base x 2^attempt`` (at most ``max_delay``)."""
-        return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))  # noqa: S311
+        if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 0:
+            raise CNOPValidationException.for_field("attempt", "must be an integer >= 0")
+        # 2**attempt overflows a float past ~1024; the cap is reached long before.
+        factor = 2 ** min(attempt, 64)
+        return random.uniform(0, min(self.max_delay, self.base_delay * factor))  # noqa: S311
 
 
 @dataclass(frozen=True)
