@@ -35,3 +35,4 @@ def test_readme_examples_run(
     assert "['confirmed'] None" in out
     assert "alice@example.com" in out
     assert "'healthy': True" in out
+    assert "True 2" in out  # the rehash on login was stored at version 2

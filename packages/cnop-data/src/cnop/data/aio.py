@@ -103,6 +103,21 @@ class AsyncUserDAO(AsyncDAO):
             user_ops.update_user(self.tables, username, changes, expected_version)
         )
 
+    async def set_password_hash(
+        self, username: str, password_hash: str, expected_version: int
+    ) -> User:
+        """Store a new password hash (a password change, or the rehash a login returned).
+
+        Conditional on ``expected_version`` (the ``version`` of the user the old hash was
+        read from): CNOPVersionConflictException if the user changed since,
+        CNOPUserNotFoundException if it does not exist, CNOPValidationException for a hash
+        that is not 1-1024 printable ASCII characters without whitespace (never echoed).
+        Returns the user at its new version.
+        """
+        return await self.executor.run(
+            user_ops.set_password_hash(self.tables, username, password_hash, expected_version)
+        )
+
     async def authenticate_user(
         self, username: str, password: str, verifier: PasswordVerifier
     ) -> User:
