@@ -231,6 +231,17 @@ class AsyncAssetDAO(AsyncDAO):
         """Many by id (BatchGetItem, 100 per call), in the caller's order; None if missing."""
         return await self.executor.run(asset_ops.get_assets(self.tables, asset_ids))
 
+    async def list_assets(
+        self, *, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None
+    ) -> Page[Asset]:
+        """Every asset, inactive ones too (an admin view); pass ``next_cursor`` back for more.
+
+        In no useful order (a Scan of the inventory table, which holds only assets).
+        """
+        return await self.executor.run(
+            asset_ops.list_assets(self.tables, self._cursors, limit=limit, cursor=cursor)
+        )
+
     async def list_active_assets(
         self, *, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None
     ) -> Page[Asset]:

@@ -198,6 +198,17 @@ class AssetDAO(SyncDAO):
         """Many by id (BatchGetItem, 100 per call), in the caller's order; None if missing."""
         return self.executor.run(asset_ops.get_assets(self.tables, asset_ids))
 
+    def list_assets(
+        self, *, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None
+    ) -> Page[Asset]:
+        """Every asset, inactive ones too (an admin view); pass ``next_cursor`` back for more.
+
+        In no useful order (a Scan of the inventory table, which holds only assets).
+        """
+        return self.executor.run(
+            asset_ops.list_assets(self.tables, self._cursors, limit=limit, cursor=cursor)
+        )
+
     def list_active_assets(
         self, *, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None
     ) -> Page[Asset]:
