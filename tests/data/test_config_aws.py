@@ -170,3 +170,36 @@ def test_a_missing_region_in_the_constructor_says_what_to_set() -> None:
     for region in ("", None):
         with pytest.raises(CNOPConfigurationException, match="AWS_REGION must be set"):
             DataSettings(region=region)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "expected"),
+    [
+        (["--region", "us-east-1\n"], {}, "--region must be an AWS region name"),
+        (["--region", "us-east-1", "--endpoint", f"http://u:{SECRET}@h:1"], {}, "--endpoint must"),
+        ([], {"AWS_DEFAULT_REGION": "eu-west-\uff11"}, "AWS_DEFAULT_REGION (or --region) must"),
+        (
+            [],
+            {"AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": f"http://{SECRET}@h"},
+            "AWS_ENDPOINT_URL",
+        ),
+        ([], {}, "AWS_REGION must be set"),
+    ],
+)
+def test_the_cli_names_the_variable_or_flag_and_never_echoes_the_url(
+    argv: list[str],
+    env: dict[str, str],
+    expected: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from cnop.data.cli import main
+
+    for name in (*REGION_VARIABLES, *DYNAMODB_ENDPOINT_VARIABLES):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert main(["tables", "describe", *argv]) == 1
+    err = capsys.readouterr().err
+    assert expected in err
+    assert SECRET not in err
