@@ -257,6 +257,7 @@ def set_password_hash(
     One conditional UpdateItem: CNOPUserNotFoundException if the user does not exist,
     CNOPVersionConflictException if it changed since it was read (e.g. a concurrent login
     stored its rehash first). A bad hash is CNOPValidationException before anything is sent.
+    A resend after a lost reply that finds this hash at the next version returns that user.
     """
     name = validate_username(username)
     version = check_version(expected_version)
@@ -269,8 +270,24 @@ def set_password_hash(
         expected_version=version,
         now=utc_now(),
     )
-    on_failure = version_condition_failed(lambda: _not_found(name), f"User '{name}'", version)
-    reply = yield Call("update_item", params, tables.users, on_condition_failed=on_failure)
+    explain = version_condition_failed(lambda: _not_found(name), f"User '{name}'", version)
+    refused: list[Item] = []
+
+    def on_failure(old: Item | None) -> CNOPException:
+        if old:
+            refused.append(old)
+        return explain(old)
+
+    try:
+        reply = yield Call("update_item", params, tables.users, on_condition_failed=on_failure)
+    except CNOPVersionConflictException:
+        # botocore resends a request whose reply was lost; if the first send was applied,
+        # the resend fails its condition against our own write. A salted hash is unique,
+        # so the item at the next version holding exactly this hash is that write.
+        stored = USER_MAPPER.from_item(refused[-1]) if refused else None
+        if stored is not None and (stored.version, stored.password_hash) == (version + 1, hashed):
+            return stored
+        raise
     return USER_MAPPER.from_item(reply["Attributes"])
 
 
