@@ -12,7 +12,11 @@ from cnop.data.core.common import check_version, get_one, put_one, require_model
 from cnop.data.core.cursor import CursorCodec
 from cnop.data.core.paging import Page, PartitionQuery, check_limit, query_page
 from cnop.data.core.steps import Call, Operation
-from cnop.data.core.updates import version_condition_failed, versioned_update
+from cnop.data.core.updates import (
+    run_versioned_update,
+    version_condition_failed,
+    versioned_update,
+)
 from cnop.data.layout import ACTIVE_ASSETS, ASSET, ASSET_MAPPER, asset_key, category_partition
 from cnop.data.models import Asset, AssetCreate, AssetUpdate
 from cnop.data.types import utc_now
@@ -64,19 +68,22 @@ def update_asset(
         extra_remove += ["gsi1pk", "gsi1sk"]
     if "category" in fields:
         extra_set["gsi2pk"] = {"S": category_partition(fields["category"])}
+    now = utc_now()
     params = versioned_update(
         tables.inventory,
         asset_key(aid),
         ASSET_MAPPER,
         fields,
         expected_version=version,
-        now=utc_now(),
+        now=now,
         extra_set=extra_set,
         extra_remove=extra_remove,
     )
     on_failure = version_condition_failed(lambda: _not_found(aid), f"Asset '{aid}'", version)
-    reply = yield Call("update_item", params, tables.inventory, on_condition_failed=on_failure)
-    return ASSET_MAPPER.from_item(reply["Attributes"])
+    item = yield from run_versioned_update(
+        params, on_failure, ASSET_MAPPER, fields, expected_version=version, now=now
+    )
+    return ASSET_MAPPER.from_item(item)
 
 
 def list_active_assets(

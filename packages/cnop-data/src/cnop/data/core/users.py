@@ -11,7 +11,11 @@ from cnop.data.config import TableNames
 from cnop.data.core.common import check_version, transact_retrying_conflicts
 from cnop.data.core.requests import get_item, transact_put_new, transact_update
 from cnop.data.core.steps import Call, Operation
-from cnop.data.core.updates import version_condition_failed, versioned_update
+from cnop.data.core.updates import (
+    run_versioned_update,
+    version_condition_failed,
+    versioned_update,
+)
 from cnop.data.errors import CancellationReason, reasons_to_exception
 from cnop.data.layout import BALANCE_MAPPER, USER_MAPPER, email_guard_key, user_key
 from cnop.data.models import Balance, User, UserCreate, UserUpdate
@@ -194,8 +198,10 @@ def update_user(
         params = versioned_update(
             tables.users, key, USER_MAPPER, fields, expected_version=version, now=now
         )
-        reply = yield Call("update_item", params, tables.users, on_condition_failed=on_failure)
-        return USER_MAPPER.from_item(reply["Attributes"])
+        item = yield from run_versioned_update(
+            params, on_failure, USER_MAPPER, fields, expected_version=version, now=now
+        )
+        return USER_MAPPER.from_item(item)
 
     # The old email's guard must be released in the same transaction, so read it first.
     current = yield from get_user_by_username(tables, name)
@@ -257,38 +263,21 @@ def set_password_hash(
     One conditional UpdateItem: CNOPUserNotFoundException if the user does not exist,
     CNOPVersionConflictException if it changed since it was read (e.g. a concurrent login
     stored its rehash first). A bad hash is CNOPValidationException before anything is sent.
-    A resend after a lost reply that finds this hash at the next version returns that user.
+    A resend after a lost reply that meets its own write returns the stored user.
     """
     name = validate_username(username)
     version = check_version(expected_version)
     hashed = check_password_hash(password_hash)
+    changes = {"password_hash": hashed}
+    now = utc_now()
     params = versioned_update(
-        tables.users,
-        user_key(name),
-        USER_MAPPER,
-        {"password_hash": hashed},
-        expected_version=version,
-        now=utc_now(),
+        tables.users, user_key(name), USER_MAPPER, changes, expected_version=version, now=now
     )
-    explain = version_condition_failed(lambda: _not_found(name), f"User '{name}'", version)
-    refused: list[Item] = []
-
-    def on_failure(old: Item | None) -> CNOPException:
-        if old:
-            refused.append(old)
-        return explain(old)
-
-    try:
-        reply = yield Call("update_item", params, tables.users, on_condition_failed=on_failure)
-    except CNOPVersionConflictException:
-        # botocore resends a request whose reply was lost; if the first send was applied,
-        # the resend fails its condition against our own write. A salted hash is unique,
-        # so the item at the next version holding exactly this hash is that write.
-        stored = USER_MAPPER.from_item(refused[-1]) if refused else None
-        if stored is not None and (stored.version, stored.password_hash) == (version + 1, hashed):
-            return stored
-        raise
-    return USER_MAPPER.from_item(reply["Attributes"])
+    on_failure = version_condition_failed(lambda: _not_found(name), f"User '{name}'", version)
+    item = yield from run_versioned_update(
+        params, on_failure, USER_MAPPER, changes, expected_version=version, now=now
+    )
+    return USER_MAPPER.from_item(item)
 
 
 def check_credentials(user: User | None, password: str, verifier: PasswordVerifier) -> User:
