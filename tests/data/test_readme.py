@@ -37,3 +37,4 @@ def test_readme_examples_run(
     assert "'healthy': True" in out
     assert "completed 10.00 355.00 3.5" in out  # the limit buy filled below its limit
     assert "True 4.5" in out  # the limit sell expired and gave its quantity back
+    assert "True 2" in out  # the rehash on login was stored at version 2

@@ -103,13 +103,13 @@ def test_email_change_moves_the_guard(
 def test_authenticate_same_error_for_unknown_user_and_wrong_password(
     daos: SimpleNamespace, user_input: Callable[..., UserCreate], new_username: Callable[[], str]
 ) -> None:
-    user = daos.users.create_user(user_input(), "h:correct horse")
+    user = daos.users.create_user(user_input(), "h:correct-horse")
     verifier = Verifier()
-    assert daos.users.authenticate_user(user.username, "correct horse", verifier) == user
+    assert daos.users.authenticate_user(user.username, "correct-horse", verifier) == user
     errors = []
     for name, password in [
         (user.username, "wrong"),
-        (new_username(), "correct horse"),
+        (new_username(), "correct-horse"),
         ("not a username!", "x"),
         (user.username, "x" * 100),  # the verifier refuses >72 bytes: still a failed login
     ]:
@@ -121,7 +121,7 @@ def test_authenticate_same_error_for_unknown_user_and_wrong_password(
     assert len(verifier.calls) == 5
     daos.users.update_user(user.username, UserUpdate(is_active=False), 1)
     with pytest.raises(CNOPInvalidCredentialsException):
-        daos.users.authenticate_user(user.username, "correct horse", verifier)
+        daos.users.authenticate_user(user.username, "correct-horse", verifier)
 
 
 def test_authenticate_with_cnop_auth_password_manager(

@@ -110,6 +110,21 @@ class AsyncUserDAO(AsyncDAO):
             user_ops.update_user(self.tables, username, changes, expected_version)
         )
 
+    async def set_password_hash(
+        self, username: str, password_hash: str, expected_version: int
+    ) -> User:
+        """Store a new password hash (a password change, or the rehash a login returned).
+
+        Conditional on ``expected_version`` (the ``version`` of the user the old hash was
+        read from): CNOPVersionConflictException if the user changed since,
+        CNOPUserNotFoundException if it does not exist, CNOPValidationException for a hash
+        that is not 1-1024 printable ASCII characters without whitespace (never echoed).
+        Returns the user at its new version.
+        """
+        return await self.executor.run(
+            user_ops.set_password_hash(self.tables, username, password_hash, expected_version)
+        )
+
     async def authenticate_user(
         self, username: str, password: str, verifier: PasswordVerifier
     ) -> User:
@@ -223,6 +238,17 @@ class AsyncAssetDAO(AsyncDAO):
     async def get_assets(self, asset_ids: Sequence[str]) -> list[Asset | None]:
         """Many by id (BatchGetItem, 100 per call), in the caller's order; None if missing."""
         return await self.executor.run(asset_ops.get_assets(self.tables, asset_ids))
+
+    async def list_assets(
+        self, *, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None
+    ) -> Page[Asset]:
+        """Every asset, inactive ones too (an admin view); pass ``next_cursor`` back for more.
+
+        In no useful order (a Scan of the inventory table, which holds only assets).
+        """
+        return await self.executor.run(
+            asset_ops.list_assets(self.tables, self._cursors, limit=limit, cursor=cursor)
+        )
 
     async def list_active_assets(
         self, *, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None

@@ -172,6 +172,12 @@ class CachedAssetDAO:
         except self._core.errors as exc:
             self._core.failed("invalidate", exc)
 
+    def list_assets(
+        self, *, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None
+    ) -> Page[Asset]:
+        """Not cached: every asset, inactive ones too, read from DynamoDB."""
+        return self.assets.list_assets(limit=limit, cursor=cursor)
+
     def list_active_assets(
         self, *, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None
     ) -> Page[Asset]:
@@ -261,6 +267,11 @@ class AsyncCachedAssetDAO:
             await self._redis.delete(self._core.key(validate_asset_id(asset_id)))
         except self._core.errors as exc:
             self._core.failed("invalidate", exc)
+
+    async def list_assets(
+        self, *, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None
+    ) -> Page[Asset]:
+        return await self.assets.list_assets(limit=limit, cursor=cursor)
 
     async def list_active_assets(
         self, *, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None

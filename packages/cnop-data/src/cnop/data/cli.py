@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -23,6 +24,7 @@ from cnop.data.health import DEFAULT_DEADLINE, check_health
 from cnop.data.migrate import _cli as migrate
 from cnop.data.tables import create_tables, delete_tables, describe_tables
 from cnop.exceptions import CNOPConfigurationException, CNOPException
+from cnop.exceptions.aws import DYNAMODB_ENDPOINT_VARIABLES, REGION_VARIABLES
 
 __all__ = ["main"]
 
@@ -97,13 +99,39 @@ def _settle(args: argparse.Namespace, client: Any, names: TableNames) -> int:
     return 0
 
 
+def _with_flags(exc: CNOPConfigurationException) -> CNOPConfigurationException:
+    """A region or endpoint error reworded to name the flag that also sets it."""
+    where = str(exc.details.get("variable", ""))
+    problem = exc.message[len(where) :].lstrip() if exc.message.startswith(where) else ""
+    if where in ("region", *REGION_VARIABLES):
+        name = "--region" if where == "region" else where
+        if where != "region" and not os.environ.get(where):
+            message = f"{name} must be set (e.g. us-east-1), or pass --region"
+        else:
+            name += "" if where == "region" else " (or --region)"
+            if problem.startswith("must be"):
+                message = f"{name} {problem}"
+            else:
+                message = f"{name} must be an AWS region name such as us-east-1: it {problem}"
+    elif where in ("endpoint_url", *DYNAMODB_ENDPOINT_VARIABLES):
+        name = "--endpoint" if where == "endpoint_url" else f"{where} (or --endpoint)"
+        # The shared check's message never repeats the URL, so neither does this one.
+        message = f"{name} must be an http(s) URL: it {problem}"
+    else:
+        return exc
+    return CNOPConfigurationException(message, details={"variable": where})
+
+
 def _settings(args: argparse.Namespace) -> DataSettings:
     overrides = {}
     if args.endpoint:
         overrides["endpoint_url"] = args.endpoint
     if args.region:
         overrides["region"] = args.region
-    return DataSettings.from_env(**overrides)
+    try:
+        return DataSettings.from_env(**overrides)
+    except CNOPConfigurationException as exc:
+        raise _with_flags(exc) from None
 
 
 def _client(args: argparse.Namespace) -> tuple[Any, TableNames]:

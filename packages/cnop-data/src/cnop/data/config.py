@@ -1,7 +1,9 @@
 """Settings from the environment, and the one DynamoDB client per process.
 
 Environment variables (DESIGN §8): ``AWS_REGION`` (or ``AWS_DEFAULT_REGION``),
-``AWS_ENDPOINT_URL_DYNAMODB`` (a local DynamoDB), ``USERS_TABLE``, ``ORDERS_TABLE``,
+``AWS_ENDPOINT_URL_DYNAMODB`` (or ``AWS_ENDPOINT_URL``: a local DynamoDB), resolved and
+checked by ``cnop.exceptions.aws`` exactly as every other CNOP package resolves them;
+``USERS_TABLE``, ``ORDERS_TABLE``,
 ``INVENTORY_TABLE``; tuning: ``CNOP_DYNAMODB_MAX_POOL_CONNECTIONS`` (50),
 ``CNOP_DYNAMODB_CONNECT_TIMEOUT`` (2 s), ``CNOP_DYNAMODB_READ_TIMEOUT`` (5 s),
 ``CNOP_DYNAMODB_MAX_ATTEMPTS`` (3), ``CNOP_DYNAMODB_RETRY_MODE`` (``standard``), and
@@ -20,12 +22,12 @@ import os
 import re
 import secrets
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
-from cnop.exceptions import CNOPConfigurationException
+from cnop.exceptions import CNOPConfigurationException, dynamodb_endpoint_url, find_aws_region
 
 if TYPE_CHECKING:
     from botocore.config import Config
@@ -115,6 +117,35 @@ def _number(env: Mapping[str, str], name: str, default: float, low: float, high:
     return value
 
 
+# What cnop.exceptions.aws calls an explicit value, and what DataSettings calls it.
+_ARGUMENT_NAMES = {"region_name": "region", "endpoint_url": "endpoint_url"}
+
+
+def _resolved(
+    resolve: Callable[[Mapping[str, str] | None, object], str | None],
+    env: Mapping[str, str],
+    explicit: object,
+) -> str | None:
+    """``resolve(env, explicit)``; an error about ``explicit`` names the settings field."""
+    try:
+        return resolve(env, explicit)
+    except CNOPConfigurationException as exc:
+        where = str(exc.details.get("variable", ""))
+        field_name = _ARGUMENT_NAMES.get(where)
+        if field_name is None or field_name == where:
+            raise
+        # The message starts with the name it blames; it never holds an endpoint URL.
+        raise CNOPConfigurationException(
+            field_name + exc.message[len(where) :], details={"variable": field_name}
+        ) from None
+
+
+def _missing_region() -> CNOPConfigurationException:
+    return CNOPConfigurationException(
+        "AWS_REGION must be set (e.g. us-east-1)", details={"variable": "AWS_REGION"}
+    )
+
+
 @dataclass(frozen=True)
 class DataSettings:
     """Everything cnop.data needs to reach DynamoDB. Build with :meth:`from_env`."""
@@ -132,10 +163,13 @@ class DataSettings:
     previous_cursor_secrets: tuple[bytes, ...] = field(default=(), repr=False)
 
     def __post_init__(self) -> None:
-        if not self.region:
-            raise CNOPConfigurationException(
-                "AWS_REGION must be set (e.g. us-east-1)", details={"variable": "AWS_REGION"}
-            )
+        # Checked however the settings were made (from_env, overrides, the constructor,
+        # dataclasses.replace), by the same rules as the environment variables.
+        if self.region is None or self.region == "":
+            raise _missing_region()
+        _resolved(find_aws_region, {}, self.region)
+        if self.endpoint_url is not None:
+            _resolved(dynamodb_endpoint_url, {}, self.endpoint_url)
         for name, low, high in (
             ("max_pool_connections", 1, 1000),
             ("connect_timeout", 0.05, 60),
@@ -167,12 +201,28 @@ class DataSettings:
     def from_env(
         cls, environ: Mapping[str, str] | None = None, *, table_prefix: str = "", **overrides: Any
     ) -> DataSettings:
-        """Settings from the environment; keyword ``overrides`` win over it."""
+        """Settings from the environment; keyword ``overrides`` win over it.
+
+        The region is ``region=``, else ``AWS_REGION``, else ``AWS_DEFAULT_REGION``; the
+        endpoint is ``endpoint_url=`` (``None``: AWS's own), else
+        ``AWS_ENDPOINT_URL_DYNAMODB``, else ``AWS_ENDPOINT_URL``, else AWS's own. A value
+        that is set is checked as it is (never trimmed): a bad one, or no region at all,
+        raises ``CNOPConfigurationException`` naming the variable or argument, and never
+        repeats an endpoint URL (it may hold a secret).
+        """
         env = os.environ if environ is None else environ
         secret = env.get("CNOP_CURSOR_SECRET")
+        overrides = dict(overrides)
+        region = _resolved(find_aws_region, env, overrides.pop("region", None))
+        if region is None:
+            raise _missing_region()
+        if "endpoint_url" in overrides:
+            endpoint = overrides.pop("endpoint_url")  # checked in __post_init__
+        else:
+            endpoint = _resolved(dynamodb_endpoint_url, env, None)
         values: dict[str, Any] = {
-            "region": env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "",
-            "endpoint_url": env.get("AWS_ENDPOINT_URL_DYNAMODB") or None,
+            "region": region,
+            "endpoint_url": endpoint,
             "tables": TableNames.from_env(table_prefix, env),
             "max_pool_connections": int(
                 _number(env, "CNOP_DYNAMODB_MAX_POOL_CONNECTIONS", 50, 1, 1000)
@@ -207,12 +257,17 @@ class DataSettings:
             read_timeout=self.read_timeout,
             # botocore's "max_attempts" counts retries after the first send; ours counts sends.
             retries=cast(Any, {"mode": self.retry_mode, "total_max_attempts": self.max_attempts}),
+            # The endpoint is ``endpoint_url`` alone: botocore would otherwise read
+            # AWS_ENDPOINT_URL* from os.environ itself, unchecked, even when these settings
+            # came from another mapping or asked for AWS's own endpoint (None). (botocore
+            # has the option since 1.31; its type stubs do not list it yet.)
+            ignore_configured_endpoint_urls=True,  # type: ignore[call-arg]
         )
 
     def client_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``session.client("dynamodb", **kwargs)`` (sync or async)."""
         kwargs: dict[str, Any] = {"region_name": self.region, "config": self.botocore_config()}
-        if self.endpoint_url:
+        if self.endpoint_url is not None:
             kwargs["endpoint_url"] = self.endpoint_url
         return kwargs
 

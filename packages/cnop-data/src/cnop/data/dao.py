@@ -86,6 +86,19 @@ class UserDAO(SyncDAO):
             user_ops.update_user(self.tables, username, changes, expected_version)
         )
 
+    def set_password_hash(self, username: str, password_hash: str, expected_version: int) -> User:
+        """Store a new password hash (a password change, or the rehash a login returned).
+
+        Conditional on ``expected_version`` (the ``version`` of the user the old hash was
+        read from): CNOPVersionConflictException if the user changed since,
+        CNOPUserNotFoundException if it does not exist, CNOPValidationException for a hash
+        that is not 1-1024 printable ASCII characters without whitespace (never echoed).
+        Returns the user at its new version.
+        """
+        return self.executor.run(
+            user_ops.set_password_hash(self.tables, username, password_hash, expected_version)
+        )
+
     def authenticate_user(self, username: str, password: str, verifier: PasswordVerifier) -> User:
         """The user if the password matches; CNOPInvalidCredentialsException otherwise
         (the same error for an unknown user, an inactive one and a wrong password)."""
@@ -192,6 +205,17 @@ class AssetDAO(SyncDAO):
     def get_assets(self, asset_ids: Sequence[str]) -> list[Asset | None]:
         """Many by id (BatchGetItem, 100 per call), in the caller's order; None if missing."""
         return self.executor.run(asset_ops.get_assets(self.tables, asset_ids))
+
+    def list_assets(
+        self, *, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None
+    ) -> Page[Asset]:
+        """Every asset, inactive ones too (an admin view); pass ``next_cursor`` back for more.
+
+        In no useful order (a Scan of the inventory table, which holds only assets).
+        """
+        return self.executor.run(
+            asset_ops.list_assets(self.tables, self._cursors, limit=limit, cursor=cursor)
+        )
 
     def list_active_assets(
         self, *, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None

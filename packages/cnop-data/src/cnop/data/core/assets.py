@@ -1,4 +1,4 @@
-"""Assets: create, read, update, active and per-category listings, many by id."""
+"""Assets: create, read, update, listings (all, active, per category), many by id."""
 
 from __future__ import annotations
 
@@ -10,10 +10,14 @@ from cnop.data.config import TableNames
 from cnop.data.core.batch import batch_get
 from cnop.data.core.common import check_version, get_one, put_one, require_model
 from cnop.data.core.cursor import CursorCodec
-from cnop.data.core.paging import Page, PartitionQuery, query_page
+from cnop.data.core.paging import Page, PartitionQuery, check_limit, query_page
 from cnop.data.core.steps import Call, Operation
-from cnop.data.core.updates import version_condition_failed, versioned_update
-from cnop.data.layout import ACTIVE_ASSETS, ASSET_MAPPER, asset_key, category_partition
+from cnop.data.core.updates import (
+    run_versioned_update,
+    version_condition_failed,
+    versioned_update,
+)
+from cnop.data.layout import ACTIVE_ASSETS, ASSET, ASSET_MAPPER, asset_key, category_partition
 from cnop.data.models import Asset, AssetCreate, AssetUpdate
 from cnop.data.types import utc_now
 from cnop.data.validation import check_category, validate_asset_id
@@ -25,6 +29,7 @@ __all__ = [
     "get_asset",
     "get_assets",
     "list_active_assets",
+    "list_assets",
     "list_assets_by_category",
     "update_asset",
 ]
@@ -63,19 +68,22 @@ def update_asset(
         extra_remove += ["gsi1pk", "gsi1sk"]
     if "category" in fields:
         extra_set["gsi2pk"] = {"S": category_partition(fields["category"])}
+    now = utc_now()
     params = versioned_update(
         tables.inventory,
         asset_key(aid),
         ASSET_MAPPER,
         fields,
         expected_version=version,
-        now=utc_now(),
+        now=now,
         extra_set=extra_set,
         extra_remove=extra_remove,
     )
     on_failure = version_condition_failed(lambda: _not_found(aid), f"Asset '{aid}'", version)
-    reply = yield Call("update_item", params, tables.inventory, on_condition_failed=on_failure)
-    return ASSET_MAPPER.from_item(reply["Attributes"])
+    item = yield from run_versioned_update(
+        params, on_failure, ASSET_MAPPER, fields, expected_version=version, now=now
+    )
+    return ASSET_MAPPER.from_item(item)
 
 
 def list_active_assets(
@@ -88,6 +96,44 @@ def list_active_assets(
             query, ASSET_MAPPER, cursors, limit=limit, cursor=cursor, newest_first=False
         )
     )
+
+
+def list_assets(
+    tables: TableNames, cursors: CursorCodec, *, limit: int, cursor: str | None
+) -> Operation[Page[Asset]]:
+    """Every asset, active or not (an admin view), ``limit`` per page, in no useful order.
+
+    A paginated, strongly consistent Scan of the inventory table. That table holds
+    assets only (one item per asset: ``pk`` ``ASSET#<id>``, ``sk`` ``ASSET``), so the
+    Scan reads nothing it throws away; no index holds every asset in one partition (gsi1
+    holds the active ones, gsi2 one category each). The ``sk`` filter discards nothing
+    today and keeps the listing to assets should anything else ever share the table.
+    The order is DynamoDB's (by key hash), the same on every call, so following
+    ``next_cursor`` to the end returns each asset once. For a few hundred assets that is
+    a few reads; it is not meant for a hot path (use the active or category listings).
+    """
+    check_limit(limit)
+    scope = f"{tables.inventory}|scan|{ASSET}"
+    params: dict[str, Any] = {
+        "TableName": tables.inventory,
+        "FilterExpression": "sk = :asset",
+        "ExpressionAttributeValues": {":asset": {"S": ASSET}},
+        "ConsistentRead": True,
+        # One more than asked tells whether another page exists without an empty last page.
+        "Limit": limit + 1,
+    }
+    if cursor is not None:
+        params["ExclusiveStartKey"] = cursors.decode(scope, cursor)
+    reply = yield Call("scan", params, tables.inventory)
+    found = reply.get("Items", [])
+    page = found[:limit]
+    next_cursor = None
+    if len(found) > limit:
+        next_cursor = cursors.encode(scope, {"pk": page[-1]["pk"], "sk": page[-1]["sk"]})
+    elif reply.get("LastEvaluatedKey"):
+        # DynamoDB stopped early (1 MB per page, or the filter): continue where it stopped.
+        next_cursor = cursors.encode(scope, reply["LastEvaluatedKey"])
+    return Page([ASSET_MAPPER.from_item(item) for item in page], next_cursor)
 
 
 def list_assets_by_category(

@@ -7,9 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from cnop.data.codec import AttributeValue, Item, ItemMapper, format_timestamp
+from cnop.data.core.steps import Call, Operation
 from cnop.exceptions import CNOPException, CNOPVersionConflictException
 
-__all__ = ["version_condition_failed", "versioned_update"]
+__all__ = ["is_own_write", "run_versioned_update", "version_condition_failed", "versioned_update"]
 
 
 def versioned_update(
@@ -81,3 +82,63 @@ def version_condition_failed(
         )
 
     return explain
+
+
+def is_own_write(
+    item: Item,
+    mapper: ItemMapper[Any],
+    changes: Mapping[str, Any],
+    *,
+    expected_version: int,
+    now: datetime,
+) -> bool:
+    """Whether ``item`` is what the versioned update of ``changes`` at ``now`` wrote.
+
+    True when it is at the next version, carries this update's own ``updated_at`` (the
+    caller's clock, to the microsecond) and every changed field as this update set it.
+    """
+    if item.get("version") != {"N": str(expected_version + 1)}:
+        return False
+    if item.get("updated_at") != {"S": format_timestamp(now)}:
+        return False
+    for field, value in changes.items():
+        expected = None if value is None else mapper.encode_field(field, value)
+        if item.get(field) != expected:
+            return False
+    return True
+
+
+def run_versioned_update(
+    params: dict[str, Any],
+    on_failure: Callable[[Item | None], CNOPException],
+    mapper: ItemMapper[Any],
+    changes: Mapping[str, Any],
+    *,
+    expected_version: int,
+    now: datetime,
+) -> Operation[Item]:
+    """Send a :func:`versioned_update` and return the new item.
+
+    botocore resends a request whose reply was lost (a reset, a read timeout). When the
+    first send had been applied, the resend fails its version condition against that
+    very write: that is success, not a conflict, and the stored item is returned.
+    """
+    table = params["TableName"]
+    refused: list[Item] = []
+
+    def explain(old: Item | None) -> CNOPException:
+        if old:
+            refused.append(old)
+        return on_failure(old)
+
+    try:
+        reply = yield Call("update_item", params, table, on_condition_failed=explain)
+    except CNOPVersionConflictException:
+        own = refused and is_own_write(
+            refused[-1], mapper, changes, expected_version=expected_version, now=now
+        )
+        if not own:
+            raise
+        return refused[-1]
+    attributes: Item = reply["Attributes"]
+    return attributes

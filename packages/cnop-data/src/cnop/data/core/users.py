@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -10,7 +11,11 @@ from cnop.data.config import TableNames
 from cnop.data.core.common import check_version, transact_retrying_conflicts
 from cnop.data.core.requests import get_item, transact_put_new, transact_update
 from cnop.data.core.steps import Call, Operation
-from cnop.data.core.updates import version_condition_failed, versioned_update
+from cnop.data.core.updates import (
+    run_versioned_update,
+    version_condition_failed,
+    versioned_update,
+)
 from cnop.data.errors import CancellationReason, reasons_to_exception
 from cnop.data.layout import BALANCE_MAPPER, USER_MAPPER, email_guard_key, user_key
 from cnop.data.models import Balance, User, UserCreate, UserUpdate
@@ -27,18 +32,29 @@ from cnop.exceptions import (
 )
 
 __all__ = [
+    "PASSWORD_HASH_MAX_LENGTH",
     "PasswordVerifier",
     "check_credentials",
+    "check_password_hash",
     "create_user",
     "find_user",
     "get_user_by_email",
     "get_user_by_username",
+    "set_password_hash",
     "update_user",
 ]
 
 # A syntactically valid bcrypt hash of a random secret: verifying against it for an
 # unknown user costs what a real check costs, so timing does not reveal who exists.
 _DUMMY_HASH = "$2b$12$C6UzMDM.H6dfI/f/IKcEeO5pQ0F5R7qSB1bSIe4U9T6TbPvFc3fVK"
+
+#: The longest password hash stored (``User.password_hash`` has the same bound). bcrypt
+#: hashes are 60 characters and argon2id ones about 100; the rest is room for other schemes.
+PASSWORD_HASH_MAX_LENGTH = 1024
+# Every hash format passlib writes (modular crypt format, PHC strings) is printable ASCII
+# without spaces. Anything else (a trailing newline, NUL, a lone surrogate) is a caller's
+# bug and would never verify again, so it is refused before it replaces a working hash.
+_PASSWORD_HASH = re.compile(rf"[!-~]{{1,{PASSWORD_HASH_MAX_LENGTH}}}")
 
 
 class PasswordVerifier(Protocol):
@@ -75,9 +91,7 @@ def create_user(tables: TableNames, data: UserCreate, password_hash: str) -> Ope
     """
     if not isinstance(data, UserCreate):
         raise CNOPValidationException.for_field("user", "must be a UserCreate")
-    if not isinstance(password_hash, str) or not password_hash:
-        raise CNOPValidationException.for_field("password_hash", "must be a non-empty string")
-    user = User.new(data, password_hash)
+    user = User.new(data, check_password_hash(password_hash))
     balance = Balance(
         username=user.username, created_at=user.created_at, updated_at=user.created_at
     )
@@ -101,6 +115,30 @@ def create_user(tables: TableNames, data: UserCreate, password_hash: str) -> Ope
         Call("transact_write_items", {"TransactItems": items}, tables.users, on_cancelled=explain)
     )
     return user
+
+
+def check_password_hash(password_hash: object) -> str:
+    """``password_hash`` if it can be stored, else CNOPValidationException.
+
+    A hash is 1 to :data:`PASSWORD_HASH_MAX_LENGTH` characters of printable ASCII with no
+    whitespace. The message says what is wrong and never repeats the value.
+    """
+    if not isinstance(password_hash, str):
+        raise CNOPValidationException.for_field("password_hash", "must be a string")
+    if not password_hash:
+        raise CNOPValidationException.for_field("password_hash", "must not be empty")
+    if len(password_hash) > PASSWORD_HASH_MAX_LENGTH:
+        raise CNOPValidationException.for_field(
+            "password_hash",
+            f"must be at most {PASSWORD_HASH_MAX_LENGTH} characters, got {len(password_hash)}",
+        )
+    if not _PASSWORD_HASH.fullmatch(password_hash):
+        raise CNOPValidationException.for_field(
+            "password_hash",
+            "must be printable ASCII without whitespace, NUL or other control characters "
+            "(store the hash exactly as the password hasher returned it)",
+        )
+    return password_hash
 
 
 def find_user(tables: TableNames, username: str) -> Operation[User | None]:
@@ -160,8 +198,10 @@ def update_user(
         params = versioned_update(
             tables.users, key, USER_MAPPER, fields, expected_version=version, now=now
         )
-        reply = yield Call("update_item", params, tables.users, on_condition_failed=on_failure)
-        return USER_MAPPER.from_item(reply["Attributes"])
+        item = yield from run_versioned_update(
+            params, on_failure, USER_MAPPER, fields, expected_version=version, now=now
+        )
+        return USER_MAPPER.from_item(item)
 
     # The old email's guard must be released in the same transaction, so read it first.
     current = yield from get_user_by_username(tables, name)
@@ -213,6 +253,31 @@ def update_user(
     return User.model_validate(
         {**current.model_dump(), **fields, "version": version + 1, "updated_at": now}
     )
+
+
+def set_password_hash(
+    tables: TableNames, username: str, password_hash: str, expected_version: int
+) -> Operation[User]:
+    """Replace the stored hash if the user is at ``expected_version``; returns the new user.
+
+    One conditional UpdateItem: CNOPUserNotFoundException if the user does not exist,
+    CNOPVersionConflictException if it changed since it was read (e.g. a concurrent login
+    stored its rehash first). A bad hash is CNOPValidationException before anything is sent.
+    A resend after a lost reply that meets its own write returns the stored user.
+    """
+    name = validate_username(username)
+    version = check_version(expected_version)
+    hashed = check_password_hash(password_hash)
+    changes = {"password_hash": hashed}
+    now = utc_now()
+    params = versioned_update(
+        tables.users, user_key(name), USER_MAPPER, changes, expected_version=version, now=now
+    )
+    on_failure = version_condition_failed(lambda: _not_found(name), f"User '{name}'", version)
+    item = yield from run_versioned_update(
+        params, on_failure, USER_MAPPER, changes, expected_version=version, now=now
+    )
+    return USER_MAPPER.from_item(item)
 
 
 def check_credentials(user: User | None, password: str, verifier: PasswordVerifier) -> User:
