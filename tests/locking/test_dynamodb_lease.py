@@ -21,6 +21,8 @@ from cnop.exceptions import (
 from cnop.locking import Attempt, DynamoDBLockBackend, LockManager, ThreadedAsyncBackend
 from cnop.locking.dynamodb_core import Observation, acquire_request, refused
 
+#: Every grant is refused to a token that already released the lock.
+UNRELEASED = "attribute_not_exists(#d.#t) AND "
 WALL = 1_800_000_000.0  # a wall-clock reading (Unix seconds); these items carry no expiry
 
 
@@ -43,13 +45,13 @@ def test_a_lease_is_stale_only_after_a_full_lease_with_the_same_version_on_our_c
     assert second.observed == Observation("v1", since=50.0, lease=1.0)
     assert second.retry_after == pytest.approx(0.4)
     request = acquire_request("t", "x", "me", 1.0, previous=second, now=50.6, wall=WALL, margin=2.0)
-    assert request["ConditionExpression"] == "attribute_not_exists(#o)"
+    assert request["ConditionExpression"] == UNRELEASED + "(attribute_not_exists(#o))"
     # A heartbeat (new version) restarts the count.
     third = refused(_item("v2"), second, now=50.9, wall=WALL, margin=2.0)
     assert third.observed == Observation("v2", since=50.9, lease=1.0)
     # A full lease with v2 unchanged: the next try may take over, only if still v2.
     request = acquire_request("t", "x", "me", 1.0, previous=third, now=51.9, wall=WALL, margin=2.0)
-    assert request["ConditionExpression"] == "attribute_not_exists(#o) OR #r = :seen"
+    assert request["ConditionExpression"] == UNRELEASED + "(attribute_not_exists(#o) OR #r = :seen)"
     assert request["ExpressionAttributeValues"][":seen"] == {"S": "v2"}
 
 
