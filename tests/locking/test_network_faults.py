@@ -510,6 +510,28 @@ def test_a_late_duplicate_acquire_does_not_retake_a_released_lock(
         rig.direct.force_release(name)
 
 
+def test_an_acquire_arriving_after_its_failed_try_was_cleaned_up_is_refused(
+    make_rig: Callable[[str, bool], Rig], unique_name: Callable[[str], str]
+) -> None:
+    # No retry: the try times out and is reported failed; its clean-up release finds
+    # nothing (the request is still held in the network) and marks the token, so the
+    # request, arriving at last, does not take the lock for a lease nobody holds.
+    rig = make_rig("redis", False)
+    name = unique_name("netfault")
+    go = threading.Event()
+    rig.proxy.plan(rig.op("acquire"), [delay(30, before=True, until=go)])
+    lock, told = _acquire(rig.through, name, LEASE)
+    assert lock is None
+    _assert_told_unavailable(told)
+    go.set()
+    [late] = rig.records("acquire", name)
+    _wait(lambda: late.applied)
+    try:
+        assert not _refused_now(rig, name)
+    finally:
+        rig.direct.force_release(name)
+
+
 # --- the asyncio face ------------------------------------------------------------------
 
 

@@ -8,7 +8,8 @@ of a Redis Cluster and one script can touch them all. Per lock name:
 - ``waiting`` set by every refused acquire, for a few seconds: someone may be waiting;
 - ``signal`` a one-element list a release pushes when someone may be waiting, which
   waiters ``BLPOP``;
-- ``released:<token>`` one per release, briefly: that token released the lock.
+- ``released:<token>`` one per release, briefly: ``1`` that token released the lock, ``0``
+  its release found nothing to free (its lease was lost, or its acquire never arrived).
 
 Uncontended, a release leaves the signal alone (creating and expiring a list on every
 release was most of its cost): a waiter always makes a refused acquire, which sets
@@ -23,9 +24,11 @@ Each release is remembered by its own token (``released:<token>``, kept
 a release re-sent after other holders came and went still reports success. And a token
 that was released is never granted again: an acquire held back in the network (after
 the client timed out, re-sent it, held the lock and released it) is refused when it
-arrives at last, instead of taking the lock for a lease nobody holds. Both hold for
-duplicates that arrive within the retention; one delayed longer can still take the lock
-for one lease, as a crashed holder would (fencing tokens tell).
+arrives at last, instead of taking the lock for a lease nobody holds. A release that
+found nothing to free marks its token too (``0``, still reported as not owned, also when
+re-sent): the clean-up of a failed acquire then stops its request if it arrives later.
+Both hold for duplicates that arrive within the retention; one delayed longer can still
+take the lock for one lease, as a crashed holder would (fencing tokens tell).
 
 Fencing tokens. Every grant reads the server clock (``TIME``, in microseconds) and hands
 out ``max(clock, last token + 1)``, storing it as the new last token (one ``SET ... GET``).
@@ -74,7 +77,7 @@ SIGNAL_RETENTION_MS = 5_000
 
 #: How long a release is remembered, per token: a re-sent release within it reports success
 #: and a late duplicate acquire within it is refused. Costs one small key per release for
-#: this long (about 100 bytes each).
+#: this long (about 120 bytes each with a short lock name).
 RELEASED_RETENTION_MS = 30_000
 #: How long a refused acquire marks the lock as waited for; must exceed the longest single
 #: block of a waiter (``acquisition.MAX_SINGLE_WAIT``, 1 s) with room to spare.
@@ -114,8 +117,12 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
   end
   return 1
 end
-if redis.call('EXISTS', KEYS[3]) == 1 then
+local released = redis.call('GET', KEYS[3])
+if released == '1' then
   return 1
+end
+if not released then
+  redis.call('SET', KEYS[3], '0', 'PX', ARGV[3])
 end
 return 0
 """
