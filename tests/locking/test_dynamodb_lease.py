@@ -19,8 +19,10 @@ from cnop.exceptions import (
     CNOPValidationException,
 )
 from cnop.locking import Attempt, DynamoDBLockBackend, LockManager, ThreadedAsyncBackend
-from cnop.locking.dynamodb_core import Observation, acquire_request, refused
+from cnop.locking.dynamodb_core import RELEASES_KEPT, Observation, acquire_request, refused
 
+#: Every grant is refused to a token that already released the lock.
+UNRELEASED = "attribute_not_exists(#d.#t) AND "
 WALL = 1_800_000_000.0  # a wall-clock reading (Unix seconds); these items carry no expiry
 
 
@@ -43,13 +45,13 @@ def test_a_lease_is_stale_only_after_a_full_lease_with_the_same_version_on_our_c
     assert second.observed == Observation("v1", since=50.0, lease=1.0)
     assert second.retry_after == pytest.approx(0.4)
     request = acquire_request("t", "x", "me", 1.0, previous=second, now=50.6, wall=WALL, margin=2.0)
-    assert request["ConditionExpression"] == "attribute_not_exists(#o)"
+    assert request["ConditionExpression"] == UNRELEASED + "(attribute_not_exists(#o))"
     # A heartbeat (new version) restarts the count.
     third = refused(_item("v2"), second, now=50.9, wall=WALL, margin=2.0)
     assert third.observed == Observation("v2", since=50.9, lease=1.0)
     # A full lease with v2 unchanged: the next try may take over, only if still v2.
     request = acquire_request("t", "x", "me", 1.0, previous=third, now=51.9, wall=WALL, margin=2.0)
-    assert request["ConditionExpression"] == "attribute_not_exists(#o) OR #r = :seen"
+    assert request["ConditionExpression"] == UNRELEASED + "(attribute_not_exists(#o) OR #r = :seen)"
     assert request["ExpressionAttributeValues"][":seen"] == {"S": "v2"}
 
 
@@ -119,6 +121,28 @@ def test_a_repeated_acquire_or_release_by_the_same_owner_is_recognised(
     assert taken.fencing_token == first.fencing_token + 1
     assert not backend.extend(name, "owner-token", 5.0)
     assert backend.release(name, "other-token")
+    backend.close()
+
+
+@pytest.mark.integration
+def test_the_item_remembers_the_last_releases_and_no_more(
+    dynamodb_endpoint: str, dynamodb_lock_table: str, unique_name: Callable[[str], str]
+) -> None:
+    # Each release is remembered by its token (so a re-sent one still succeeds after
+    # others came and went), but a busy lock's item must not grow with every cycle.
+    backend = DynamoDBLockBackend.connect(dynamodb_lock_table, endpoint_url=dynamodb_endpoint)
+    name = unique_name("remember")
+    tokens = [f"token-{i}" for i in range(3 * RELEASES_KEPT)]
+    for token in tokens:
+        assert backend.try_acquire(name, token, 5.0, None).acquired
+        assert backend.release(name, token)
+    raw = boto3.client("dynamodb", endpoint_url=dynamodb_endpoint)
+    item = raw.get_item(
+        TableName=dynamodb_lock_table, Key={"lock_name": {"S": name}}, ConsistentRead=True
+    )["Item"]
+    assert sorted(item["released"]["M"]) == sorted(tokens[-RELEASES_KEPT:])
+    assert backend.release(name, tokens[-RELEASES_KEPT])  # the oldest kept: a re-send succeeds
+    assert not backend.release(name, tokens[0])  # forgotten: reported as lost
     backend.close()
 
 

@@ -27,6 +27,8 @@ from cnop.locking.dynamodb_backend import DEFAULT_CLOCK_SKEW_MARGIN
 from cnop.locking.dynamodb_core import Observation, acquire_request, refused, takeover_due
 from cnop.locking.manager import DEFAULT_OPERATION_TTLS, DEFAULT_WAIT
 
+#: Every grant is refused to a token that already released the lock.
+UNRELEASED = "attribute_not_exists(#d.#t) AND "
 WORKER = Path(__file__).with_name("lock_worker.py")
 NOW = 1_000.0  # a monotonic clock reading
 WALL = 1_800_000_000.0  # a wall clock reading (Unix seconds)
@@ -51,13 +53,13 @@ def test_a_lease_expires_on_the_waiters_wall_clock_plus_the_margin() -> None:
     # Up to the margin past the expiry, the lease stands.
     for wall in (WALL, WALL + 1.999):
         request = acquire_request("t", "x", "me", 5.0, previous=seen, now=NOW, wall=wall, margin=2)
-        assert request["ConditionExpression"] == "attribute_not_exists(#o)"
+        assert request["ConditionExpression"] == UNRELEASED + "(attribute_not_exists(#o))"
         assert not takeover_due(request, seen, now=NOW, wall=wall, margin=2.0)
     # Past it: take over, if DynamoDB still has this version and this expiry.
     late = WALL + 2.5
     request = acquire_request("t", "x", "me", 5.0, previous=seen, now=NOW, wall=late, margin=2)
     assert request["ConditionExpression"] == (
-        "attribute_not_exists(#o) OR (#r = :seen AND #e < :cut)"
+        UNRELEASED + "(attribute_not_exists(#o) OR (#r = :seen AND #e < :cut))"
     )
     values = request["ExpressionAttributeValues"]
     assert values[":seen"] == {"S": "v1"}
@@ -90,7 +92,7 @@ def test_a_holder_clock_far_ahead_delays_a_waiter_by_at_most_one_watched_lease()
     request = acquire_request(
         "t", "x", "me", 5.0, previous=first, now=NOW + 10, wall=WALL, margin=2
     )
-    assert request["ConditionExpression"] == "attribute_not_exists(#o) OR #r = :seen"
+    assert request["ConditionExpression"] == UNRELEASED + "(attribute_not_exists(#o) OR #r = :seen)"
 
 
 # --- against DynamoDB Local ------------------------------------------------------------

@@ -107,8 +107,8 @@ _SCRIPTS = {
 # What tells the three UpdateItem requests of the DynamoDB backend apart.
 _DYNAMODB_MARKERS = {
     "acquire": b"ADD #f :one",
-    "release": b"#b = :o REMOVE",
-    "extend": b'SET #r = :r, #l = :l"',
+    "release": b"#d.#t = #f REMOVE",
+    "extend": b'SET #r = :r, #l = :l, #e = :e"',
 }
 
 
@@ -299,12 +299,6 @@ def test_acquire(
         assert successor.fencing_token > left_behind
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cnop-locking: an acquire whose reply was lost is reported as a failure, but the "
-    "lease the store granted stays taken for its whole ttl; the manager does not free what "
-    "its token may hold (the asyncio face does so only when cancelled)",
-)
 @pytest.mark.parametrize("backend", ["redis", "dynamodb"])
 def test_acquire_reported_failed_leaves_the_lock_free(
     make_rig: Callable[[str, bool], Rig], unique_name: Callable[[str], str], backend: str
@@ -319,6 +313,38 @@ def test_acquire_reported_failed_leaves_the_lock_free(
         assert not _refused_now(rig, name)
     finally:
         rig.direct.force_release(name)  # the lease left behind, for the shared store's sake
+
+
+async def test_asyncio_acquire_reported_failed_leaves_the_lock_free(
+    make_rig: Callable[[str, bool], Rig], unique_name: Callable[[str], str]
+) -> None:
+    rig = make_rig("redis", False)
+    name = unique_name("netfault")
+    try:
+        rig.proxy.plan(rig.op("acquire"), [DROP_REPLY])
+        with pytest.raises(CNOPServiceUnavailableException):
+            await rig.through.alock(name, ttl=LEASE, wait=0).__aenter__()
+        [faulted] = rig.records("acquire", name)
+        assert faulted.applied  # the store granted it; the manager freed it before raising
+        assert not _refused_now(rig, name)
+    finally:
+        rig.direct.force_release(name)
+        await rig.through.aclose()
+
+
+@pytest.mark.parametrize("backend", ["redis", "dynamodb"])
+def test_a_released_token_is_never_granted_again(
+    make_rig: Callable[[str, bool], Rig], unique_name: Callable[[str], str], backend: str
+) -> None:
+    rig = make_rig(backend, False)
+    name = unique_name("netfault")
+    store = rig.through._backend
+    assert store.try_acquire(name, "t-1", LEASE, None).acquired
+    assert store.release(name, "t-1")
+    with pytest.raises(CNOPException, match="already released"):
+        store.try_acquire(name, "t-1", LEASE, None)
+    assert not rig.owned(name)
+    assert store.release(name, "t-1")  # and its release, re-sent, still reports success
 
 
 # --- release ---------------------------------------------------------------------------
@@ -361,13 +387,6 @@ def test_release(
         rig.direct.force_release(name)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cnop-locking: a release re-sent after its reply was lost reports the lock lost "
-    "(CNOPLockLostException) when another holder acquired and released it in between: the "
-    "retry-safe release record keeps only the last releaser (Redis: the renamed owner key; "
-    "DynamoDB: released_by)",
-)
 @pytest.mark.parametrize("backend", ["redis", "dynamodb"])
 def test_release_resent_after_another_holder_came_and_went_reports_success(
     make_rig: Callable[[str, bool], Rig], unique_name: Callable[[str], str], backend: str
@@ -470,12 +489,6 @@ def test_auto_extend_rides_out_lost_renewal_replies(
 # --- late duplicates -------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cnop-locking: an acquire that arrives late (after the client timed out, "
-    "re-sent it, held the lock and released it) takes the lock again for its owner "
-    "token, so the lock stays taken for a full lease that nobody holds",
-)
 @pytest.mark.parametrize("backend", ["redis", "dynamodb"])
 def test_a_late_duplicate_acquire_does_not_retake_a_released_lock(
     make_rig: Callable[[str, bool], Rig], unique_name: Callable[[str], str], backend: str
@@ -497,23 +510,35 @@ def test_a_late_duplicate_acquire_does_not_retake_a_released_lock(
         rig.direct.force_release(name)
 
 
+def test_an_acquire_arriving_after_its_failed_try_was_cleaned_up_is_refused(
+    make_rig: Callable[[str, bool], Rig], unique_name: Callable[[str], str]
+) -> None:
+    # No retry: the try times out and is reported failed; its clean-up release finds
+    # nothing (the request is still held in the network) and marks the token, so the
+    # request, arriving at last, does not take the lock for a lease nobody holds.
+    rig = make_rig("redis", False)
+    name = unique_name("netfault")
+    go = threading.Event()
+    rig.proxy.plan(rig.op("acquire"), [delay(30, before=True, until=go)])
+    lock, told = _acquire(rig.through, name, LEASE)
+    assert lock is None
+    _assert_told_unavailable(told)
+    go.set()
+    [late] = rig.records("acquire", name)
+    _wait(lambda: late.applied)
+    try:
+        assert not _refused_now(rig, name)
+    finally:
+        rig.direct.force_release(name)
+
+
 # --- the asyncio face ------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     "retries",
     [
-        pytest.param(
-            True,
-            id="retry",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="cnop-locking: redis_backend.async_client() passes the blocking "
-                "redis.retry.Retry to the redis.asyncio client, which then never re-sends a "
-                "command whose reply was lost (it needs redis.asyncio.retry.Retry); the "
-                "asyncio face gets no retry at all",
-            ),
-        ),
+        pytest.param(True, id="retry"),
         pytest.param(False, id="once"),
     ],
 )

@@ -177,3 +177,15 @@ def test_a_resent_takeover_of_an_expired_lease_leaves_one_holder(
     assert plain.release(name, "third")
     for backend in (plain, resending):
         backend.close()
+
+
+def test_the_dynamodb_client_sends_a_request_at_most_twice() -> None:
+    backend = DynamoDBLockBackend.connect(
+        "locks", endpoint_url="http://127.0.0.1:1", region_name="us-east-1"
+    )
+    try:
+        retries = backend._client.meta.config.retries
+        assert retries["total_max_attempts"] == 2  # two sends, as the README says
+        assert retries["mode"] == "standard"
+    finally:
+        backend.close()

@@ -7,6 +7,8 @@ lock may have raced with another holder.
 
 from __future__ import annotations
 
+import traceback
+
 from cnop.logging import AuditEvent, AuditLogger, BaseLogger, LogAction, LoggerName, metrics
 
 _log = BaseLogger(LoggerName.LOCK)
@@ -73,14 +75,20 @@ def refused(backend: str, name: str, user: str | None, waited: float, timed_out:
         )
 
 
-def failed(backend: str, name: str, user: str | None, waited: float) -> None:
+def failed(backend: str, name: str, user: str | None, waited: float, error: Exception) -> None:
     WAIT.record(waited, backend=backend, outcome="error")
-    _log.exception(
+    # The error's type and message only, never the exception itself: a loguru handler
+    # with ``diagnose`` (loguru's default) would print the frames' local variables, the
+    # owner token among them.
+    _log.error(
         action=LogAction.ERROR,
         message="Lock backend failed",
         user=user,
         lock=name,
         backend=backend,
+        error=str(error),
+        error_type=type(error).__name__,
+        error_code=getattr(error, "code", None),
     )
 
 
@@ -121,13 +129,17 @@ def lost(backend: str, name: str, user: str | None, held_for: float, reason: str
     _audit.record(AuditEvent.LOCK_LOST, user=user, success=False, reason=reason, lock=name)
 
 
-def callback_failed(backend: str, name: str, user: str | None) -> None:
-    _log.exception(
+def callback_failed(backend: str, name: str, user: str | None, error: Exception) -> None:
+    # The stack as text (no local variables, unlike the exception with ``diagnose``).
+    _log.error(
         action=LogAction.ERROR,
         message="The on_lost callback of a lock raised",
         user=user,
         lock=name,
         backend=backend,
+        error=str(error),
+        error_type=type(error).__name__,
+        stack="".join(traceback.format_exception(error)),
     )
 
 

@@ -9,6 +9,8 @@ the same expiry do not all hit the store at the same instant.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
 import random
 import time
@@ -16,7 +18,11 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import cast
 
-from cnop.exceptions import CNOPLockAcquisitionException, CNOPLockTimeoutException
+from cnop.exceptions import (
+    CNOPException,
+    CNOPLockAcquisitionException,
+    CNOPLockTimeoutException,
+)
 from cnop.locking.backend import AsyncLockBackend, Attempt, LockBackend
 
 #: Longest single wait before trying again even without a signal (keeps waits bounded when a
@@ -99,12 +105,21 @@ def acquisition(
 def run_sync(
     backend: LockBackend, name: str, token: str, ttl: float, plan: Acquisition
 ) -> Acquired:
-    """Drive ``plan`` against a blocking backend."""
+    """Drive ``plan`` against a blocking backend.
+
+    A try that fails (the store unreachable, a reply lost) may still have been granted:
+    before the error reaches the caller, whatever ``token`` holds is released.
+    """
     step = next(plan)
     while True:
         try:
             if isinstance(step, TryAcquire):
-                step = plan.send(backend.try_acquire(name, token, ttl, step.previous))
+                try:
+                    attempt = backend.try_acquire(name, token, ttl, step.previous)
+                except CNOPException:
+                    _free_sync(backend, name, token)
+                    raise
+                step = plan.send(attempt)
             else:
                 backend.wait_for_release(name, step.timeout)
                 step = plan.send(None)
@@ -116,15 +131,37 @@ def run_sync(
 async def run_async(
     backend: AsyncLockBackend, name: str, token: str, ttl: float, plan: Acquisition
 ) -> Acquired:
-    """Drive ``plan`` against an asyncio backend."""
+    """Drive ``plan`` against an asyncio backend; a failed or cancelled try frees what
+    ``token`` may hold, as in ``run_sync``."""
     step = next(plan)
     while True:
         try:
             if isinstance(step, TryAcquire):
-                step = plan.send(await backend.try_acquire(name, token, ttl, step.previous))
+                try:
+                    attempt = await backend.try_acquire(name, token, ttl, step.previous)
+                except (CNOPException, asyncio.CancelledError):
+                    await asyncio.shield(_free_async(backend, name, token))
+                    raise
+                step = plan.send(attempt)
             else:
                 await backend.wait_for_release(name, step.timeout)
                 step = plan.send(None)
         except StopIteration as done:
             result: Acquired = done.value
             return result
+
+
+# A try that failed after it was sent may have been granted by the store; the caller is
+# told it failed, so the lease must not stay taken for its whole ttl. The release is
+# owner-checked (it frees nothing held by another token) and best effort: if it fails
+# too, the lease runs out on its own and the next holder's fencing token is higher.
+
+
+def _free_sync(backend: LockBackend, name: str, token: str) -> None:
+    with contextlib.suppress(CNOPException):
+        backend.release(name, token)
+
+
+async def _free_async(backend: AsyncLockBackend, name: str, token: str) -> None:
+    with contextlib.suppress(CNOPException):
+        await backend.release(name, token)

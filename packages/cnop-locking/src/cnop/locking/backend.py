@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from cnop.exceptions import CNOPInternalException
+
 
 @dataclass(frozen=True)
 class Attempt:
@@ -25,6 +27,16 @@ class Attempt:
     fencing_token: int = 0
     retry_after: float = 0.0
     observed: object = None
+
+
+def token_released_error() -> CNOPInternalException:
+    """What a try raises when its token already released the lock: a released token is never
+    granted again. Tokens are never reused, so only a late duplicate of an old request
+    meets this, and nobody reads its reply."""
+    return CNOPInternalException(
+        "Lock owner token was already released; a token is never granted twice",
+        details={"reason": "token_released"},
+    )
 
 
 class LockBackend(Protocol):

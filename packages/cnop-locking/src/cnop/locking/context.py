@@ -6,7 +6,6 @@ hot path. Each is single-use, like the lock it takes.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import secrets
 import time
@@ -108,12 +107,6 @@ class AsyncLockContext:
         except CNOPException as exc:
             _record_failure(backend.kind, request, started, exc)
             raise
-        except asyncio.CancelledError:
-            # Cancelled with a try in flight: the store may have granted it. Free what this
-            # token may hold (a no-op if nothing) rather than leave it taken for a full lease.
-            with contextlib.suppress(CNOPException):
-                await asyncio.shield(backend.release(request.name, token))
-            raise
         state = _new_state(backend.kind, request, token, got)
         lock = AsyncHeldLock(backend, state, self._on_lost)
         if request.auto_extend:
@@ -163,4 +156,4 @@ def _record_failure(kind: str, request: LockRequest, started: float, exc: CNOPEx
         timed_out = isinstance(exc, CNOPLockTimeoutException)
         _telemetry.refused(kind, request.name, request.user, waited, timed_out)
     else:
-        _telemetry.failed(kind, request.name, request.user, waited)
+        _telemetry.failed(kind, request.name, request.user, waited, exc)

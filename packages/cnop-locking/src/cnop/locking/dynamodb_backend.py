@@ -12,6 +12,7 @@ does.
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -21,13 +22,15 @@ from botocore.exceptions import NoRegionError
 
 from cnop.exceptions import CNOPConfigurationException, dynamodb_endpoint_url, find_aws_region
 from cnop.locking import _validate, dynamodb_core
-from cnop.locking.backend import Attempt
+from cnop.locking.backend import Attempt, token_released_error
 
 CONNECT_TIMEOUT = 2.0
 READ_TIMEOUT = 5.0
 DEFAULT_POLL_INTERVAL = 0.1
 #: How far the wall clocks of instances sharing a lock table may differ (seconds).
 DEFAULT_CLOCK_SKEW_MARGIN = 2.0
+#: At most this many held tokens' pending clean-ups are remembered per backend.
+_FORGET_TRACKED = 10_000
 
 
 class DynamoDBLockBackend:
@@ -55,6 +58,11 @@ class DynamoDBLockBackend:
         self._client = client
         self.poll_interval = _validate.poll_interval(poll_interval)
         self.clock_skew_margin = _validate.clock_skew_margin(clock_skew_margin)
+        # Per held token: the old entries of ``released`` its release drops (see
+        # dynamodb_core); a release without them (e.g. tracked by another instance) drops
+        # none, and the next holder's release catches up.
+        self._forget: dict[str, tuple[str, ...]] = {}
+        self._forget_guard = threading.Lock()
 
     @classmethod
     def connect(
@@ -79,7 +87,8 @@ class DynamoDBLockBackend:
         config = Config(
             connect_timeout=CONNECT_TIMEOUT,
             read_timeout=READ_TIMEOUT,
-            retries={"max_attempts": 2, "mode": "standard"},
+            # Two sends in all: botocore's ``max_attempts`` would count retries only.
+            retries={"total_max_attempts": 2, "mode": "standard"},
         )
         try:
             client = boto3.client(
@@ -137,21 +146,38 @@ class DynamoDBLockBackend:
             margin=self.clock_skew_margin,
         )
         try:
-            return request, dynamodb_core.granted(self._client.update_item(**request))
+            response = self._client.update_item(**request)
         except Exception as exc:
             if dynamodb_core.error_code(exc) != "ConditionalCheckFailedException":
                 raise dynamodb_core.map_error(exc, self.table) from None
             item = getattr(exc, "response", {}).get("Item")
             mine = dynamodb_core.already_granted(item, token)
             if mine is not None:
+                self._remember_grant(token, item)
                 return request, mine
+            if dynamodb_core.released_by(item, token):
+                raise token_released_error() from None
             refused = dynamodb_core.refused(
                 item, previous, time.monotonic(), wall=time.time(), margin=self.clock_skew_margin
             )
             return request, refused
+        self._remember_grant(token, response.get("Attributes"))
+        return request, dynamodb_core.granted(response)
+
+    def _remember_grant(self, token: str, item: dict[str, Any] | None) -> None:
+        """Keep what the release of ``token`` must drop from the item's ``released`` map."""
+        forget = dynamodb_core.to_forget(item)
+        if not forget:
+            return
+        with self._forget_guard:
+            if len(self._forget) >= _FORGET_TRACKED:  # holders that never released
+                self._forget.pop(next(iter(self._forget)))
+            self._forget[token] = forget
 
     def release(self, name: str, token: str) -> bool:
-        request = dynamodb_core.release_request(self.table, name, token)
+        with self._forget_guard:
+            forget = self._forget.pop(token, ())
+        request = dynamodb_core.release_request(self.table, name, token, forget)
         try:
             self._client.update_item(**request)
         except Exception as exc:

@@ -3,7 +3,7 @@
 Modelled on Amazon's DynamoDB Lock Client. One item per lock name::
 
     lock_name (hash key) | owner (token) | rvn (record version) | lease_ms
-    | expires_at_ms | fence | released_by
+    | expires_at_ms | fence | released (map: token -> fence, the last releases)
 
 Acquire is a conditional update that succeeds when nobody owns the item. Every grant,
 heartbeat and release writes a fresh random ``rvn``; every grant and heartbeat also writes
@@ -28,6 +28,17 @@ being still there (so two waiters never both win), once either holds:
 
 The holder counts its lease on its own monotonic clock from before it sent the request,
 so it stops considering itself the holder before the expiry it wrote.
+
+Each release records its own token in ``released`` (token -> the fence it held), so that
+botocore's re-sent release, arriving after other holders came and went, still finds its
+release and reports success; and every acquire is conditional on its token not being in
+``released``, so a late duplicate of an acquire whose token has been released never
+takes the lock again. The map keeps the last ``RELEASES_KEPT`` releases: each grant
+reads it (in its reply) and the release that follows removes the older entries in the
+same write, so the item stays small (under 1 KB: one write unit). A re-sent release or a
+late acquire that comes after more releases than that is treated as if nothing were
+remembered: the release reports the lock lost, the acquire may take the lock for one
+lease nobody holds (fencing tokens still rise).
 """
 
 from __future__ import annotations
@@ -56,7 +67,10 @@ _NAMES = {
     "#f": "fence",
     "#b": "released_by",
     "#e": "expires_at_ms",
+    "#d": "released",
 }
+#: How many releases of one lock its item remembers (see the module docstring).
+RELEASES_KEPT = 10
 _THROTTLED = {
     "ProvisionedThroughputExceededException",
     "ThrottlingException",
@@ -127,7 +141,7 @@ def acquire_request(
         ":e": {"N": _expires_at_ms(wall, ttl)},
         ":one": {"N": "1"},
     }
-    names = ["#o", "#r", "#l", "#e", "#f"]
+    names = ["#o", "#r", "#l", "#e", "#f", "#d"]
     condition = "attribute_not_exists(#o)"
     seen = previous.observed if previous is not None else None
     if isinstance(seen, Observation):
@@ -140,12 +154,18 @@ def acquire_request(
             condition += " OR (#r = :seen AND #e < :cut)"
             values[":seen"] = {"S": seen.rvn}
             values[":cut"] = {"N": str(_cut_ms(wall, margin))}
+    values[":none"] = {"M": {}}
+    # A token that released the lock is never granted again (a late duplicate acquire).
+    condition = f"attribute_not_exists(#d.#t) AND ({condition})"
     return {
         "TableName": table,
         "Key": {HASH_KEY: {"S": name}},
-        "UpdateExpression": "SET #o = :o, #r = :r, #l = :l, #e = :e ADD #f :one",
+        # Setting ``released`` (to itself) also returns it in the reply, for the release.
+        "UpdateExpression": (
+            "SET #o = :o, #r = :r, #l = :l, #e = :e, #d = if_not_exists(#d, :none) ADD #f :one"
+        ),
         "ConditionExpression": condition,
-        "ExpressionAttributeNames": {k: _NAMES[k] for k in names},
+        "ExpressionAttributeNames": {**{k: _NAMES[k] for k in names}, "#t": token},
         "ExpressionAttributeValues": values,
         "ReturnValues": "UPDATED_NEW",
         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
@@ -169,10 +189,30 @@ def already_granted(item: dict[str, Any] | None, token: str) -> Attempt | None:
 
 
 def released_by(item: dict[str, Any] | None, token: str) -> bool:
-    """True when a failed release met ``token``'s own earlier release (a re-sent request)."""
-    # Only a successful release by ``token`` writes it (tokens are never reused), and a
-    # later holder leaves it alone, so it stays true after someone else took the lock.
-    return item is not None and item.get("released_by", {}).get("S") == token
+    """True when ``item`` remembers a release by ``token`` (a failed release met its own
+    earlier release, re-sent; or a failed acquire met a token already released)."""
+    # Only a successful release by ``token`` writes it (tokens are never reused), and later
+    # holders keep the last RELEASES_KEPT, so it stays true after others took the lock.
+    if item is None:
+        return False
+    if token in item.get("released", {}).get("M", {}):
+        return True
+    return bool(item.get("released_by", {}).get("S") == token)  # written by earlier versions
+
+
+def to_forget(item: dict[str, Any] | None) -> tuple[str, ...]:
+    """The releases a holder's release should drop from ``item`` as granted (its reply's
+    attributes), so that with its own the item keeps ``RELEASES_KEPT``."""
+    remembered = (item or {}).get("released", {}).get("M", {})
+    if len(remembered) < RELEASES_KEPT:
+        return ()
+
+    def fence(token: str) -> int:
+        value = remembered[token].get("N")
+        return int(value) if isinstance(value, str) and value.isascii() and value.isdigit() else 0
+
+    newest_first = sorted(remembered, key=fence, reverse=True)
+    return tuple(newest_first[RELEASES_KEPT - 1 :])
 
 
 def refused(
@@ -238,8 +278,14 @@ def extend_request(table: str, name: str, token: str, ttl: float, *, wall: float
     }
 
 
-def release_request(table: str, name: str, token: str | None) -> dict[str, Any]:
-    """Free ``name``: only for ``token``, or whoever holds it when ``token`` is None."""
+def release_request(
+    table: str, name: str, token: str | None, forget: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """Free ``name``: only for ``token``, or whoever holds it when ``token`` is None.
+
+    A release by ``token`` records it in ``released`` (with the fence it held) and drops
+    the entries named in ``forget`` (``to_forget`` of the item as granted).
+    """
     values: dict[str, Any] = {":r": {"S": new_rvn()}}
     if token is None:
         return {
@@ -251,13 +297,18 @@ def release_request(table: str, name: str, token: str | None) -> dict[str, Any]:
             "ExpressionAttributeValues": values,
         }
     values[":o"] = {"S": token}
-    # released_by lets a re-sent release recognise that it already succeeded.
+    names = {k: _NAMES[k] for k in ("#o", "#r", "#l", "#e", "#d", "#f")}
+    names["#t"] = token
+    dropped = "".join(f", #d.#x{i}" for i in range(len(forget)))
+    names.update({f"#x{i}": old for i, old in enumerate(forget)})
+    # ``released`` lets a re-sent release recognise that it already succeeded. The
+    # acquire that granted the lock created the map, so the nested SET has a parent.
     return {
         "TableName": table,
         "Key": {HASH_KEY: {"S": name}},
-        "UpdateExpression": "SET #r = :r, #b = :o REMOVE #o, #l, #e",
+        "UpdateExpression": f"SET #r = :r, #d.#t = #f REMOVE #o, #l, #e{dropped}",
         "ConditionExpression": "#o = :o",
-        "ExpressionAttributeNames": {k: _NAMES[k] for k in ("#o", "#r", "#l", "#e", "#b")},
+        "ExpressionAttributeNames": names,
         "ExpressionAttributeValues": values,
         "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
     }

@@ -15,6 +15,7 @@ import redis
 import redis.asyncio
 import redis.asyncio.cluster
 import redis.cluster
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError
 from redis.retry import Retry
@@ -31,13 +32,15 @@ SyncClient = redis.Redis | redis.cluster.RedisCluster
 AsyncClient = redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster
 
 
-def _client_options(target: redis_core.RedisTarget) -> dict[str, Any]:
+def _client_options(target: redis_core.RedisTarget, *, asyncio: bool) -> dict[str, Any]:
     options: dict[str, Any] = {
         "socket_connect_timeout": CONNECT_TIMEOUT,
         "socket_timeout": READ_TIMEOUT,
     }
     if not target.cluster:
-        options["retry"] = Retry(NoBackoff(), 1)
+        # Each face needs its own Retry class: redis.asyncio.Redis given the blocking one
+        # never re-sends a command whose reply was lost.
+        options["retry"] = AsyncRetry(NoBackoff(), 1) if asyncio else Retry(NoBackoff(), 1)
     return options
 
 
@@ -46,8 +49,10 @@ def sync_client(url: str) -> SyncClient:
     target = redis_core.parse_url(url)
     try:
         if target.cluster:  # a cluster client asks the nodes for the slot map at once
-            return redis.cluster.RedisCluster.from_url(target.url, **_client_options(target))
-        return redis.Redis.from_url(target.url, **_client_options(target))
+            return redis.cluster.RedisCluster.from_url(
+                target.url, **_client_options(target, asyncio=False)
+            )
+        return redis.Redis.from_url(target.url, **_client_options(target, asyncio=False))
     except ValueError as exc:
         raise _bad_option(exc) from None
     except redis_core.REDIS_ERRORS as exc:
@@ -60,9 +65,9 @@ def async_client(url: str) -> AsyncClient:
     try:
         if target.cluster:
             return redis.asyncio.cluster.RedisCluster.from_url(
-                target.url, **_client_options(target)
+                target.url, **_client_options(target, asyncio=True)
             )
-        return redis.asyncio.Redis.from_url(target.url, **_client_options(target))
+        return redis.asyncio.Redis.from_url(target.url, **_client_options(target, asyncio=True))
     except ValueError as exc:
         raise _bad_option(exc) from None
 

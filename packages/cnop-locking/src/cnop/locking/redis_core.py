@@ -8,7 +8,8 @@ of a Redis Cluster and one script can touch them all. Per lock name:
 - ``waiting`` set by every refused acquire, for a few seconds: someone may be waiting;
 - ``signal`` a one-element list a release pushes when someone may be waiting, which
   waiters ``BLPOP``;
-- ``released`` the token of the last release, briefly (the owner key, renamed).
+- ``released:<token>`` one per release, briefly: ``1`` that token released the lock, ``0``
+  its release found nothing to free (its lease was lost, or its acquire never arrived).
 
 Uncontended, a release leaves the signal alone (creating and expiring a list on every
 release was most of its cost): a waiter always makes a refused acquire, which sets
@@ -17,6 +18,17 @@ release was most of its cost): a waiter always makes a refused acquire, which se
 Every script is safe to run twice with the same token, because redis-py re-sends a command
 whose connection broke before the reply came back: a repeated acquire returns the grant it
 already made, a repeated release still reports success.
+
+Each release is remembered by its own token (``released:<token>``, kept
+``RELEASED_RETENTION_MS``), not by one record per lock that the next release overwrites:
+a release re-sent after other holders came and went still reports success. And a token
+that was released is never granted again: an acquire held back in the network (after
+the client timed out, re-sent it, held the lock and released it) is refused when it
+arrives at last, instead of taking the lock for a lease nobody holds. A release that
+found nothing to free marks its token too (``0``, still reported as not owned, also when
+re-sent): the clean-up of a failed acquire then stops its request if it arrives later.
+Both hold for duplicates that arrive within the retention; one delayed longer can still
+take the lock for one lease, as a crashed holder would (fencing tokens tell).
 
 Fencing tokens. Every grant reads the server clock (``TIME``, in microseconds) and hands
 out ``max(clock, last token + 1)``, storing it as the new last token (one ``SET ... GET``).
@@ -54,7 +66,7 @@ from cnop.exceptions import (
     CNOPException,
     CNOPServiceUnavailableException,
 )
-from cnop.locking.backend import Attempt
+from cnop.locking.backend import Attempt, token_released_error
 
 KEY_PREFIX = "cnop:lock:"
 #: How long a lock's last fencing token is kept after its last grant; a lock unused for
@@ -63,7 +75,9 @@ FENCE_RETENTION_MS = 7 * 24 * 3600 * 1000
 #: How long an unclaimed release signal stays around.
 SIGNAL_RETENTION_MS = 5_000
 
-#: How long a release is remembered for a repeated (retried) release call.
+#: How long a release is remembered, per token: a re-sent release within it reports success
+#: and a late duplicate acquire within it is refused. Costs one small key per release for
+#: this long (about 120 bytes each with a short lock name).
 RELEASED_RETENTION_MS = 30_000
 #: How long a refused acquire marks the lock as waited for; must exceed the longest single
 #: block of a waiter (``acquisition.MAX_SINGLE_WAIT``, 1 s) with room to spare.
@@ -72,6 +86,9 @@ WAITING_RETENTION_MS = 5_000
 # The fence is built and compared as text: digit strings without leading zeros order by
 # length, then digit by digit; formatting a Lua number would cost more than the rest.
 ACQUIRE = """
+if redis.call('EXISTS', KEYS[4]) == 1 then
+  return {2, 0}
+end
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   local now = redis.call('TIME')
   local fence = now[1] .. string.sub('00000' .. now[2], -6)
@@ -91,8 +108,8 @@ return {0, redis.call('PTTL', KEYS[1])}
 
 RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('RENAME', KEYS[1], KEYS[3])
-  redis.call('PEXPIRE', KEYS[3], ARGV[3])
+  redis.call('DEL', KEYS[1])
+  redis.call('SET', KEYS[3], '1', 'PX', ARGV[3])
   if redis.call('EXISTS', KEYS[4]) == 1 then
     redis.call('DEL', KEYS[2])
     redis.call('RPUSH', KEYS[2], '1')
@@ -100,8 +117,12 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
   end
   return 1
 end
-if redis.call('GET', KEYS[3]) == ARGV[1] then
+local released = redis.call('GET', KEYS[3])
+if released == '1' then
   return 1
+end
+if not released then
+  redis.call('SET', KEYS[3], '0', 'PX', ARGV[3])
 end
 return 0
 """
@@ -130,8 +151,12 @@ class LockKeys:
     owner: str
     fence: str
     signal: str
-    released: str
     waiting: str
+    #: ``released_prefix + token`` remembers that ``token`` released the lock.
+    released_prefix: str
+
+    def released(self, token: str) -> str:
+        return self.released_prefix + token
 
 
 @functools.lru_cache(maxsize=4096)
@@ -147,8 +172,8 @@ def keys_for(name: str) -> LockKeys:
         owner=f"{base}:owner",
         fence=f"{base}:fence",
         signal=f"{base}:signal",
-        released=f"{base}:released",
         waiting=f"{base}:waiting",
+        released_prefix=f"{base}:released:",
     )
 
 
@@ -157,7 +182,7 @@ def millis(seconds: float) -> int:
 
 
 def acquire_args(keys: LockKeys, token: str, ttl: float) -> tuple[list[str], list[str | int]]:
-    return [keys.owner, keys.fence, keys.waiting], [
+    return [keys.owner, keys.fence, keys.waiting, keys.released(token)], [
         token,
         millis(ttl),
         FENCE_RETENTION_MS,
@@ -166,7 +191,7 @@ def acquire_args(keys: LockKeys, token: str, ttl: float) -> tuple[list[str], lis
 
 
 def release_args(keys: LockKeys, token: str) -> tuple[list[str], list[str | int]]:
-    return [keys.owner, keys.signal, keys.released, keys.waiting], [
+    return [keys.owner, keys.signal, keys.released(token), keys.waiting], [
         token,
         SIGNAL_RETENTION_MS,
         RELEASED_RETENTION_MS,
@@ -182,10 +207,12 @@ def force_release_args(keys: LockKeys) -> tuple[list[str], list[str | int]]:
 
 
 def parse_acquire(reply: Any) -> Attempt:
-    """Map the ACQUIRE script's ``{1, fence}`` or ``{0, pttl}`` reply."""
+    """Map the ACQUIRE script's ``{1, fence}``, ``{0, pttl}`` or ``{2, 0}`` reply."""
     flag, value = int(reply[0]), int(reply[1])
     if flag == 1:
         return Attempt(True, fencing_token=value)
+    if flag == 2:
+        raise token_released_error()
     if value == -2:  # freed between SET NX and PTTL: try again at once
         return Attempt(False, retry_after=0.0)
     if value < 0:  # a key without expiry (not set by us): no idea when it goes

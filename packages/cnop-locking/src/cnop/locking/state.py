@@ -86,8 +86,8 @@ class LockState:
         if self.notify_lost is not None:
             try:
                 self.notify_lost()
-            except Exception:  # a faulty callback must not kill the renewer
-                _telemetry.callback_failed(self.backend, self.name, self.user)
+            except Exception as exc:  # a faulty callback must not kill the renewer
+                _telemetry.callback_failed(self.backend, self.name, self.user, exc)
 
     def before_extend(self, ttl: float | None) -> float:
         """Check an explicit ``extend(ttl)`` call; return the lease length to ask for."""
