@@ -186,12 +186,18 @@ class DataSettings:
                 f"CNOP_DYNAMODB_RETRY_MODE must be one of {', '.join(_RETRY_MODES)}",
                 details={"variable": "CNOP_DYNAMODB_RETRY_MODE"},
             )
-        if len(self.cursor_secret) < 16:
+        if not isinstance(self.cursor_secret, bytes) or len(self.cursor_secret) < 16:
             raise CNOPConfigurationException(
                 "CNOP_CURSOR_SECRET must be at least 16 bytes",
                 details={"variable": "CNOP_CURSOR_SECRET"},
             )
-        if any(len(s) < 16 for s in self.previous_cursor_secrets):
+        previous = self.previous_cursor_secrets
+        if not isinstance(previous, tuple) or not all(isinstance(x, bytes) for x in previous):
+            raise CNOPConfigurationException(
+                "previous_cursor_secrets must be a tuple of bytes",
+                details={"variable": "CNOP_CURSOR_SECRET_PREVIOUS"},
+            )
+        if any(len(s) < 16 for s in previous):
             raise CNOPConfigurationException(
                 "CNOP_CURSOR_SECRET_PREVIOUS must be at least 16 bytes",
                 details={"variable": "CNOP_CURSOR_SECRET_PREVIOUS"},
@@ -233,10 +239,10 @@ class DataSettings:
             "retry_mode": env.get("CNOP_DYNAMODB_RETRY_MODE", "standard"),
         }
         if secret:
-            values["cursor_secret"] = secret.encode()
+            values["cursor_secret"] = secret.encode("utf-8", "surrogateescape")
         previous = env.get("CNOP_CURSOR_SECRET_PREVIOUS")
         if previous:
-            values["previous_cursor_secrets"] = (previous.encode(),)
+            values["previous_cursor_secrets"] = (previous.encode("utf-8", "surrogateescape"),)
         values.update(overrides)
         settings = cls(**values)
         if not secret and "cursor_secret" not in overrides and not _is_local(settings):

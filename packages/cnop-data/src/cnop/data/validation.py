@@ -163,6 +163,9 @@ def check_text(value: Any, field: str, max_length: int) -> str:
         raise ValueError(f"{field} must not contain markup or script")
     if any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in value):
         raise ValueError(f"{field} must not contain control characters")
+    if any(unicodedata.category(c) == "Cs" for c in value):
+        # A lone surrogate cannot be stored or sent as UTF-8 (JSON from a client allows it).
+        raise ValueError(f"{field} must not contain lone surrogates")
     return value
 
 
