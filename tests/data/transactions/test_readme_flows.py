@@ -45,8 +45,11 @@ def test_the_money_flows_example_prints_what_it_says(
     for name in ("USERS", "ORDERS", "INVENTORY"):
         monkeypatch.setenv(f"{name}_TABLE", prefix + name.lower())
     assert cli(["tables", "create"]) == 0
-    (code,) = re.findall(r"```python\n(.*?)```", _section("Money flows"), re.DOTALL)
+    # The section's examples, in order: the flows, then the life of a limit order.
+    blocks = re.findall(r"```python\n(.*?)```", _section("Money flows"), re.DOTALL)
+    assert len(blocks) == 2
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        exec(compile(code, str(README), "exec"), {"__name__": "readme"})  # noqa: S102
-    assert out.getvalue().splitlines() == _expected(code)
+        for code in blocks:
+            exec(compile(code, str(README), "exec"), {"__name__": "readme"})  # noqa: S102
+    assert out.getvalue().splitlines() == [line for c in blocks for line in _expected(c)]
