@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any, ClassVar
 
@@ -52,6 +54,7 @@ from cnop.data import (
     UserCreate,
     UserDAO,
 )
+from cnop.data.types import utc_now
 from cnop.exceptions import (
     CNOPClientException,
     CNOPException,
@@ -105,6 +108,7 @@ class OpenOrder:
     quantity: Decimal
     limit: Decimal
     held: Decimal  # USD held by a buy (a sell holds its quantity)
+    expires_at: datetime | None = None
 
 
 @dataclass
@@ -290,6 +294,7 @@ class LedgerMachine(RuleBasedStateMachine):
         limit=prices,
         keyed=st.booleans(),
         fault=faults,
+        life=st.sampled_from([None, None, 0.4, 1.0]),
     )
     def place_limit(  # noqa: PLR0917 - drawn by hypothesis
         self,
@@ -300,17 +305,20 @@ class LedgerMachine(RuleBasedStateMachine):
         limit: Decimal,
         keyed: bool,
         fault: str,
+        life: float | None,
     ) -> None:
         asset = sorted(self.prices)[pick]
         model = self.model[user]
         held = cost(quantity, limit) if buy else Decimal(0)
         held_qty = model.holdings.get(asset, Decimal(0))
         enough = model.balance >= held if buy else held_qty >= quantity
+        expires_at = None if life is None else utc_now() + timedelta(seconds=life)
         order = OrderCreate(
             order_type=OrderType.LIMIT_BUY if buy else OrderType.LIMIT_SELL,
             asset_id=asset,
             quantity=quantity,
             limit_price=limit,
+            expires_at=expires_at,
         )
         outcome = self._call(user, "place_limit_order", order, keyed=keyed, fault=fault)
         if isinstance(outcome, FlowResult):
@@ -320,7 +328,9 @@ class LedgerMachine(RuleBasedStateMachine):
                 model.balance -= held
             else:
                 model.holdings[asset] -= quantity
-            model.open_orders[outcome.order.order_id] = OpenOrder(buy, asset, quantity, limit, held)
+            model.open_orders[outcome.order.order_id] = OpenOrder(
+                buy, asset, quantity, limit, held, expires_at
+            )
         elif enough:
             assert isinstance(outcome, CNOPInternalException), outcome
         else:
@@ -356,24 +366,14 @@ class LedgerMachine(RuleBasedStateMachine):
         outcome = self._call(user, "cancel_order", order_id, keyed=False, fault="none")
         self._expect_refusal(outcome, CNOPClientException)
 
-    @precondition(lambda self: any(m.open_orders for m in self.model.values()))
-    @rule(pick=assets, price=prices, fault=faults)
-    def match(self, pick: int, price: Decimal, fault: str) -> None:
-        """Fill, at ``price``, every waiting order of one asset that it crosses."""
-        asset = sorted(self.prices)[pick]
-        crossing = {
-            order_id: user
-            for user, model in self.model.items()
-            for order_id, order in model.open_orders.items()
-            if order.asset == asset
-            and (order.limit >= price if order.buy else order.limit <= price)
-        }
+    def _sweep(self, run: Callable[[], Any], fault: str) -> tuple[datetime, datetime]:
+        """Run a sweep as an operator would (again after an unknown outcome): its time span."""
         self._arm(fault)
-        done: list[str] = []
+        started = utc_now()
         try:
             for _ in range(3):
                 try:
-                    sweep = self.flows.match_limit_orders(asset, price)
+                    run()
                 except CNOPOutcomeUnknownException:
                     self._count("outcome-unknown")
                     self.proxy.clear()  # the network recovers; the operator runs it again
@@ -382,25 +382,74 @@ class LedgerMachine(RuleBasedStateMachine):
                     self._count("failed-told-not-applied")
                     self.proxy.clear()
                     continue
-                done += [r.order.order_id for r in sweep.done if r.order is not None]
-                assert not sweep.refused, sweep.refused
                 break
         finally:
             self.proxy.clear()
-        # Everything crossing was filled (in this sweep or, unseen, by a run whose outcome
-        # was unknown); the database check after the step tells which.
-        assert set(done) <= set(crossing)
-        for order_id, user in crossing.items():
+        return started, utc_now()
+
+    def _is(self, order_id: str, status: OrderStatus) -> bool:
+        """For an order whose time ran out during a sweep either outcome is right: which one?"""
+        self._count("boundary")
+        return OrderDAO(settings=self.settings).get_order(order_id).status is status
+
+    def _release(self, user: str, order_id: str) -> None:
+        model = self.model[user]
+        order = model.open_orders.pop(order_id)
+        model.closed_orders.add(order_id)
+        if order.buy:
+            model.balance += order.held
+        else:
+            model.holdings[order.asset] += order.quantity
+
+    @precondition(lambda self: any(m.open_orders for m in self.model.values()))
+    @rule(pick=assets, price=prices, fault=faults)
+    def match(self, pick: int, price: Decimal, fault: str) -> None:
+        """Fill, at ``price``, every waiting order of one asset that it crosses (not expired)."""
+        asset = sorted(self.prices)[pick]
+        crossing = {
+            order_id: (user, order)
+            for user, model in self.model.items()
+            for order_id, order in model.open_orders.items()
+            if order.asset == asset
+            and (order.limit >= price if order.buy else order.limit <= price)
+        }
+        started, ended = self._sweep(lambda: self.flows.match_limit_orders(asset, price), fault)
+        for order_id, (user, order) in crossing.items():
+            # A fill needs time left on the order: an expired one waits for the expiry sweep.
+            due = order.expires_at
+            if due is not None and (
+                due <= started or (due < ended and not self._is(order_id, OrderStatus.COMPLETED))
+            ):
+                continue
             model = self.model[user]
-            order = model.open_orders.pop(order_id)
+            model.open_orders.pop(order_id)
             model.closed_orders.add(order_id)
             if order.buy:
                 model.balance += order.held - cost(order.quantity, price)
                 model.holdings[asset] = model.holdings.get(asset, Decimal(0)) + order.quantity
             else:
                 model.balance += proceeds(order.quantity, price)
-        self._count(f"fills-after:{fault}")
-        self._count("fills")
+            self._count("fills")
+
+    @precondition(
+        lambda self: any(o.expires_at for m in self.model.values() for o in m.open_orders.values())
+    )
+    @rule(fault=faults)
+    def expire(self, fault: str) -> None:
+        """Expire every waiting order whose time ran out, releasing its hold."""
+        started, ended = self._sweep(self.flows.expire_limit_orders, fault)
+        due = [
+            (user, order_id, order.expires_at)
+            for user, model in self.model.items()
+            for order_id, order in model.open_orders.items()
+            if order.expires_at is not None
+        ]
+        for user, order_id, expires_at in due:
+            if expires_at <= started or (
+                expires_at < ended and self._is(order_id, OrderStatus.EXPIRED)
+            ):
+                self._release(user, order_id)
+                self._count("expiries")
 
     @rule(pick=assets, price=prices)
     def change_price(self, pick: int, price: Decimal) -> None:
