@@ -1,0 +1,177 @@
+"""Attacks on the money flows: each test is a sequence a hostile caller or network can
+produce, and what the flows' documented guarantees say must come of it.
+
+A test marked ``xfail(strict=True)`` shows a defect that is still there (its reason names
+it); it starts to pass, and so fails the suite, the day the defect is fixed.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from cnop.data import (
+    BalanceDAO,
+    DataSettings,
+    OrderCreate,
+    OrderDAO,
+    OrderType,
+    RetryPolicy,
+    TransactionManager,
+)
+from cnop.exceptions import (
+    CNOPClientException,
+    CNOPInvalidStateTransitionException,
+    CNOPOutcomeUnknownException,
+    CNOPValidationException,
+)
+
+from .invariants import check_invariants
+
+fp = pytest.importorskip("cnop_faultproxy")
+
+WRITE = "TransactWriteItems"
+
+
+def _proxied(data_settings: DataSettings, url: str) -> DataSettings:
+    return DataSettings.from_env(
+        endpoint_url=url,
+        tables=data_settings.tables,
+        region="us-east-1",
+        connect_timeout=1.0,
+        read_timeout=1.0,
+        max_attempts=1,
+    )
+
+
+def _balance(settings: DataSettings, user: str) -> Decimal:
+    return BalanceDAO(settings=settings).get_balance(user).balance
+
+
+def _ledger(settings: DataSettings, user: str) -> list[Any]:
+    return BalanceDAO(settings=settings).list_transactions(user, limit=100).items
+
+
+# --- exactly once and idempotency retention -----------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "idempotency_retention may be shorter than the time a lost write takes to resolve "
+        "(resends within resend_window, default 20 s): a write applied with its reply "
+        "lost ends in CNOPOutcomeUnknownException, and the retry with the key it names "
+        "finds the record already expired and applies the deposit a second time"
+    ),
+)
+def test_a_retry_with_the_key_an_unknown_outcome_names_never_applies_twice(
+    data_settings: DataSettings, dynamodb_proxy: Any, make_user: Callable[[], str]
+) -> None:
+    user = make_user()
+    manager = TransactionManager(
+        settings=_proxied(data_settings, dynamodb_proxy.url),
+        retry=RetryPolicy(base_delay=0.01, max_delay=0.05, resends=1),
+        idempotency_retention=timedelta(seconds=1),  # accepted by check_retention
+    )
+    key = f"k-{uuid.uuid4().hex[:12]}"
+    # Applied, reply lost; the re-send and the record lookup are lost too.
+    dynamodb_proxy.plan(WRITE, [fp.DROP_REPLY, fp.RESET])
+    dynamodb_proxy.plan("GetItem", [fp.RESET])
+    with pytest.raises(CNOPOutcomeUnknownException) as caught:
+        manager.deposit(user, "100", idempotency_key=key)
+    assert caught.value.details["idempotency_key"] == key
+    # The client does what the error says, a little later (its own backoff).
+    time.sleep(2.1)
+    result = manager.deposit(user, "100", idempotency_key=key)
+    assert result.replayed
+    assert _balance(data_settings, user) == Decimal(100)
+    assert len(_ledger(data_settings, user)) == 1
+
+
+# --- hostile input ------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "adjust() compares a Decimal amount or quantity with 0 before validating it: "
+        "Decimal('NaN') / Decimal('sNaN') raise decimal.InvalidOperation, not a "
+        "CNOPValidationException"
+    ),
+)
+@pytest.mark.parametrize("bad", ["NaN", "sNaN", "-NaN"])
+@pytest.mark.parametrize("what", ["amount", "quantity"])
+def test_adjust_refuses_not_a_number_with_a_typed_error(
+    flows: Any, make_user: Callable[[], str], make_asset: Callable[..., str], bad: str, what: str
+) -> None:
+    user = make_user()
+    extra: dict[str, Any] = (
+        {"amount": Decimal(bad)}
+        if what == "amount"
+        else {"asset_id": make_asset(), "quantity": Decimal(bad)}
+    )
+    with pytest.raises(CNOPValidationException):
+        flows.adjust(user, reason="Correction", operator="operator_1", **extra)
+
+
+def test_a_limit_sell_whose_total_cannot_be_stored_is_refused_as_bad_input(
+    flows: Any,
+    data_settings: DataSettings,
+    make_user: Callable[[], str],
+    make_asset: Callable[..., str],
+) -> None:
+    user, asset = make_user(), make_asset("10")
+    flows.deposit(user, "100")
+    flows.buy(user, asset, "2")
+    order = OrderCreate(
+        order_type=OrderType.LIMIT_SELL,
+        asset_id=asset,
+        quantity="1.00000001",
+        limit_price="9" * 38,
+    )
+    with pytest.raises(CNOPClientException):
+        flows.place_limit_order(user, order)
+    check_invariants(data_settings, [user], None)
+
+
+# --- holds ----------------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "OrderDAO.update_status moves a held limit order queued -> triggered "
+        "without the hold check (triggered is not terminal); it leaves the matching and "
+        "expiry indexes, and triggered allows neither cancelled nor expired, so the "
+        "owner's hold can no longer be released by cancel_order nor by expiry"
+    ),
+)
+def test_no_dao_call_strands_a_held_order(
+    flows: Any,
+    data_settings: DataSettings,
+    make_user: Callable[[], str],
+    make_asset: Callable[..., str],
+) -> None:
+    user, asset = make_user(), make_asset("10")
+    flows.deposit(user, "100")
+    placed = flows.place_limit_order(
+        user,
+        OrderCreate(order_type=OrderType.LIMIT_BUY, asset_id=asset, quantity="2", limit_price="9"),
+    )
+    assert placed.order is not None
+    assert _balance(data_settings, user) == Decimal(82)
+    try:
+        OrderDAO(settings=data_settings).update_status(placed.order.order_id, "triggered")
+    except CNOPInvalidStateTransitionException:
+        return  # refused like a terminal change of a held order: nothing stranded
+    # Accepted: then the owner must still be able to get the hold back.
+    flows.cancel_order(user, placed.order.order_id)
+    assert _balance(data_settings, user) == Decimal(100)
+    check_invariants(data_settings, [user], None)
