@@ -7,9 +7,10 @@ it); it starts to pass, and so fails the suite, the day the defect is fixed.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -175,3 +176,63 @@ def test_no_dao_call_strands_a_held_order(
     flows.cancel_order(user, placed.order.order_id)
     assert _balance(data_settings, user) == Decimal(100)
     check_invariants(data_settings, [user], None)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "a description (or adjust reason) with a lone surrogate passes check_text and "
+        "the flow then fails serialising its result for the idempotency record: a raw "
+        "pydantic PydanticSerializationError escapes instead of a CNOPValidationException"
+    ),
+)
+@pytest.mark.parametrize("flow", ["deposit", "withdraw", "adjust"])
+def test_a_lone_surrogate_in_free_text_is_refused_with_a_typed_error(
+    flows: Any, data_settings: DataSettings, make_user: Callable[[], str], flow: str
+) -> None:
+    user = make_user()
+    flows.deposit(user, "50")
+    text = "Refund \ud800 of order 7"
+    with pytest.raises(CNOPValidationException):
+        if flow == "adjust":
+            flows.adjust(user, amount="1", reason=text, operator="operator_1")
+        else:
+            getattr(flows, flow)(user, "10", description=text)
+    assert _balance(data_settings, user) == Decimal(50)
+    assert len(_ledger(data_settings, user)) == 1
+
+
+# --- the optional per-user lock -------------------------------------------------------------
+
+
+class _ReleaseFails:
+    """A user lock (the UserLocks protocol) whose release fails like a lost Redis link."""
+
+    def __init__(self) -> None:
+        self.released = 0
+
+    @contextlib.contextmanager
+    def user_lock(self, username: str, operation: str, /) -> Iterator[None]:
+        yield
+        self.released += 1
+        raise ConnectionError("Connection reset by peer (releasing the lock)")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "TransactionManager._run only treats a CNOPException from the lock's release as "
+        "'committed anyway': any other exception (a redis-py ConnectionError, an OSError "
+        "from a lock that fits the UserLocks protocol) escapes after the transaction "
+        "committed, so a keyless caller who retries applies the deposit twice"
+    ),
+)
+def test_a_committed_flow_returns_its_result_when_the_lock_release_fails(
+    data_settings: DataSettings, make_user: Callable[[], str]
+) -> None:
+    user, locks = make_user(), _ReleaseFails()
+    manager = TransactionManager(settings=data_settings, locks=locks)
+    result = manager.deposit(user, "25")
+    assert locks.released == 1
+    assert result.balance == Decimal(25)
+    assert _balance(data_settings, user) == Decimal(25)
