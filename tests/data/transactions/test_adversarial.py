@@ -12,7 +12,7 @@ import functools
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -238,3 +238,69 @@ def test_a_committed_flow_returns_its_result_when_the_lock_release_fails(
     assert locks.released == 1
     assert result.balance == Decimal(25)
     assert _balance(data_settings, user) == Decimal(25)
+
+
+# --- limit orders that can never settle -----------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "place_limit_order checks a limit buy's cost against FlowLimits but not a limit "
+        "sell's proceeds: a sell whose proceeds at its own limit exceed max_amount is "
+        "placed and holds the asset, yet every fill (at the limit or above) is refused by "
+        "plan_fill's check_amount, so it can never fill and every match sweep reports it"
+    ),
+)
+def test_a_limit_sell_that_no_fill_could_settle_is_refused_at_placement(
+    flows: Any,
+    data_settings: DataSettings,
+    make_user: Callable[[], str],
+    make_asset: Callable[..., str],
+) -> None:
+    user, asset = make_user(), make_asset("10")
+    flows.deposit(user, "100")
+    flows.buy(user, asset, "2")
+    order = OrderCreate(
+        order_type=OrderType.LIMIT_SELL, asset_id=asset, quantity="1", limit_price="1" + "0" * 30
+    )
+    try:
+        placed = flows.place_limit_order(user, order)
+    except CNOPClientException:
+        check_invariants(data_settings, [user], None)
+        return  # refused like a limit buy whose cost is out of bounds
+    assert placed.order is not None
+    # Placed: then some price that crosses it must be able to fill it.
+    swept = flows.match_limit_orders(asset, "1" + "0" * 30)
+    assert [r.order.order_id for r in swept.done if r.order] == [placed.order.order_id]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "OrderCreate checks expires_at against the clock when it is built, but "
+        "plan_limit_order does not check it against the transaction's time: an order "
+        "built before its expires_at and placed after it (a lock wait, a retry after an "
+        "unknown outcome) is written queued and holds funds it can never use (fills are "
+        "refused as expired) until an expiry sweep releases them"
+    ),
+)
+def test_a_limit_order_is_not_placed_after_its_expiry(
+    flows: Any,
+    data_settings: DataSettings,
+    make_user: Callable[[], str],
+    make_asset: Callable[..., str],
+) -> None:
+    user, asset = make_user(), make_asset("10")
+    flows.deposit(user, "100")
+    order = OrderCreate(
+        order_type=OrderType.LIMIT_BUY,
+        asset_id=asset,
+        quantity="1",
+        limit_price="9",
+        expires_at=datetime.now(timezone.utc) + timedelta(seconds=1),
+    )
+    time.sleep(1.2)  # the request waited (a lock, a backoff) past the order's expiry
+    with pytest.raises(CNOPClientException):
+        flows.place_limit_order(user, order)
+    assert _balance(data_settings, user) == Decimal(100)
