@@ -304,3 +304,48 @@ def test_a_limit_order_is_not_placed_after_its_expiry(
     with pytest.raises(CNOPClientException):
         flows.place_limit_order(user, order)
     assert _balance(data_settings, user) == Decimal(100)
+
+
+# --- two instances, one key ---------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "when a write is refused because the key's record is already there (another "
+        "instance applied the same request first), the runner looks the record up; if "
+        "that lookup fails, the raw CNOPDatabaseConnectionException reaches the caller, "
+        "whose request is in fact applied, instead of the replayed result or a "
+        "CNOPOutcomeUnknownException (README: every other error means nothing was written)"
+    ),
+)
+def test_a_request_applied_by_a_racing_instance_is_never_reported_as_a_plain_failure(
+    data_settings: DataSettings, dynamodb_proxy: Any, make_user: Callable[[], str]
+) -> None:
+    user, key = make_user(), f"k-{uuid.uuid4().hex[:12]}"
+    first = TransactionManager(settings=data_settings)
+    second = TransactionManager(
+        settings=_proxied(data_settings, dynamodb_proxy.url),
+        retry=RetryPolicy(base_delay=0.01, max_delay=0.05),
+    )
+    raced: list[Any] = []
+
+    def first_instance_commits_meanwhile(request: Any) -> bool:
+        # The second instance has read (no record yet) and planned; as its write goes
+        # out, the first instance (a client's earlier try) commits the same request.
+        if request.operation == WRITE and not raced:
+            raced.append(first.deposit(user, "30", idempotency_key=key))
+            return True
+        return False
+
+    dynamodb_proxy.plan(first_instance_commits_meanwhile, [fp.FORWARD])
+    dynamodb_proxy.plan("GetItem", [fp.RESET])  # the record lookup is lost
+    try:
+        result = second.deposit(user, "30", idempotency_key=key)
+    except CNOPOutcomeUnknownException as exc:
+        assert exc.details["idempotency_key"] == key
+    else:
+        assert result.replayed
+        assert result.balance_transaction == raced[0].balance_transaction
+    assert raced, "the race was not staged"
+    assert _balance(data_settings, user) == Decimal(30)
