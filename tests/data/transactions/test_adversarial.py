@@ -352,3 +352,50 @@ def test_a_request_applied_by_a_racing_instance_is_never_reported_as_a_plain_fai
         assert result.replayed
         assert result.balance_transaction == raced[0].balance_transaction
     assert _balance(data_settings, user) == Decimal(30)
+
+
+# --- sweeps ---------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "match_limit_orders lets one fill's CNOPOutcomeUnknownException abort the whole "
+        "sweep: the other crossing orders are left unfilled, the fills it already made go "
+        "unreported, and the error names an internal key that match_limit_orders cannot "
+        "take and no order id that fill_order would need to resolve it"
+    ),
+)
+def test_one_unknown_fill_does_not_stop_a_match_sweep(
+    data_settings: DataSettings,
+    dynamodb_proxy: Any,
+    make_user: Callable[[], str],
+    make_asset: Callable[..., str],
+) -> None:
+    direct = TransactionManager(settings=data_settings)
+    matcher = TransactionManager(
+        settings=_proxied(data_settings, dynamodb_proxy.url),
+        retry=RetryPolicy(base_delay=0.01, max_delay=0.05, resends=1),
+    )
+    user, asset = make_user(), make_asset("10")
+    direct.deposit(user, "100")
+    ids = []
+    for limit in ("9", "8"):  # both cross 7; the 9 is matched first
+        placed = direct.place_limit_order(
+            user,
+            OrderCreate(
+                order_type=OrderType.LIMIT_BUY, asset_id=asset, quantity="1", limit_price=limit
+            ),
+        )
+        assert placed.order is not None
+        ids.append(placed.order.order_id)
+    # The first fill: applied, reply lost, its re-send and its record lookup lost too.
+    dynamodb_proxy.plan(WRITE, [fp.DROP_REPLY, fp.RESET])
+    dynamodb_proxy.plan("GetItem", [fp.FORWARD, fp.RESET])  # the order read, the lookup
+    with contextlib.suppress(CNOPOutcomeUnknownException):
+        matcher.match_limit_orders(asset, "7")
+    orders = OrderDAO(settings=data_settings)
+    assert orders.get_order(ids[0]).status.value == "completed"  # the lost reply's fill
+    assert orders.get_order(ids[1]).status.value == "completed"
+    check_invariants(data_settings, [user], None)
