@@ -135,8 +135,8 @@ def test_a_limit_sell_whose_total_cannot_be_stored_is_refused_as_bad_input(
     order = OrderCreate(
         order_type=OrderType.LIMIT_SELL,
         asset_id=asset,
-        quantity="1.00000001",
-        limit_price="9" * 38,
+        quantity=Decimal("1.00000001"),
+        limit_price=Decimal("9" * 38),
     )
     with pytest.raises(CNOPClientException):
         flows.place_limit_order(user, order)
@@ -165,7 +165,12 @@ def test_no_dao_call_strands_a_held_order(
     flows.deposit(user, "100")
     placed = flows.place_limit_order(
         user,
-        OrderCreate(order_type=OrderType.LIMIT_BUY, asset_id=asset, quantity="2", limit_price="9"),
+        OrderCreate(
+            order_type=OrderType.LIMIT_BUY,
+            asset_id=asset,
+            quantity=Decimal(2),
+            limit_price=Decimal(9),
+        ),
     )
     assert placed.order is not None
     assert _balance(data_settings, user) == Decimal(82)
@@ -262,7 +267,10 @@ def test_a_limit_sell_that_no_fill_could_settle_is_refused_at_placement(
     flows.deposit(user, "100")
     flows.buy(user, asset, "2")
     order = OrderCreate(
-        order_type=OrderType.LIMIT_SELL, asset_id=asset, quantity="1", limit_price="1" + "0" * 30
+        order_type=OrderType.LIMIT_SELL,
+        asset_id=asset,
+        quantity=Decimal(1),
+        limit_price=Decimal("1" + "0" * 30),
     )
     try:
         placed = flows.place_limit_order(user, order)
@@ -296,8 +304,8 @@ def test_a_limit_order_is_not_placed_after_its_expiry(
     order = OrderCreate(
         order_type=OrderType.LIMIT_BUY,
         asset_id=asset,
-        quantity="1",
-        limit_price="9",
+        quantity=Decimal("1"),
+        limit_price=Decimal("9"),
         expires_at=datetime.now(timezone.utc) + timedelta(seconds=1),
     )
     time.sleep(1.2)  # the request waited (a lock, a backoff) past the order's expiry
@@ -385,7 +393,10 @@ def test_one_unknown_fill_does_not_stop_a_match_sweep(
         placed = direct.place_limit_order(
             user,
             OrderCreate(
-                order_type=OrderType.LIMIT_BUY, asset_id=asset, quantity="1", limit_price=limit
+                order_type=OrderType.LIMIT_BUY,
+                asset_id=asset,
+                quantity=Decimal(1),
+                limit_price=Decimal(limit),
             ),
         )
         assert placed.order is not None
