@@ -7,11 +7,12 @@ it); it starts to pass, and so fails the suite, the day the defect is fixed.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 
 from cnop.data import (
+    AsyncTransactionManager,
     BalanceDAO,
     DataSettings,
     OrderCreate,
@@ -26,6 +28,7 @@ from cnop.data import (
     OrderType,
     RetryPolicy,
     TransactionManager,
+    open_async_client,
 )
 from cnop.exceptions import (
     CNOPClientException,
@@ -410,3 +413,39 @@ def test_one_unknown_fill_does_not_stop_a_match_sweep(
     assert orders.get_order(ids[0]).status.value == "completed"  # the lost reply's fill
     assert orders.get_order(ids[1]).status.value == "completed"
     check_invariants(data_settings, [user], None)
+
+
+class _AsyncReleaseFails:
+    """The async form (AsyncUserLocks) of a lock whose release fails."""
+
+    def __init__(self) -> None:
+        self.released = 0
+
+    @contextlib.asynccontextmanager
+    async def auser_lock(self, username: str, operation: str, /) -> AsyncIterator[None]:
+        yield
+        self.released += 1
+        raise ConnectionError("Connection reset by peer (releasing the lock)")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "AsyncTransactionManager._run, like the sync one, lets a non-CNOP exception from "
+        "the lock's release escape after the transaction committed"
+    ),
+)
+def test_a_committed_async_flow_returns_its_result_when_the_lock_release_fails(
+    data_settings: DataSettings, make_user: Callable[[], str]
+) -> None:
+    user, locks = make_user(), _AsyncReleaseFails()
+
+    async def deposit() -> Any:
+        async with open_async_client(data_settings) as client:
+            manager = AsyncTransactionManager(client, settings=data_settings, locks=locks)
+            return await manager.deposit(user, "25")
+
+    result = asyncio.run(deposit())
+    assert locks.released == 1
+    assert result.balance == Decimal(25)
+    assert _balance(data_settings, user) == Decimal(25)
