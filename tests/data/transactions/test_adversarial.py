@@ -1,8 +1,11 @@
 """Attacks on the money flows: each test is a sequence a hostile caller or network can
 produce, and what the flows' documented guarantees say must come of it.
 
-A test marked ``xfail(strict=True)`` shows a defect that is still there (its reason names
-it); it starts to pass, and so fails the suite, the day the defect is fixed.
+Each was a defect found by attacking the flows (a short retention that let an unknown
+outcome's retry apply twice, an untyped error for NaN or a lone surrogate, a hold stranded
+through the DAO, a sale no fill could settle, an order placed after its expiry, an applied
+request reported as a plain failure, a committed flow reported failed by a lock's own
+error, a sweep stopped by one fill's unknown outcome); each test failed before its fix.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from cnop.data import (
 )
 from cnop.exceptions import (
     CNOPClientException,
+    CNOPConfigurationException,
     CNOPInvalidStateTransitionException,
     CNOPOutcomeUnknownException,
     CNOPValidationException,
@@ -66,16 +70,17 @@ def _ledger(settings: DataSettings, user: str) -> list[Any]:
 # --- exactly once and idempotency retention -----------------------------------------------
 
 
+def test_a_retention_shorter_than_a_resolving_retry_is_refused(
+    data_settings: DataSettings,
+) -> None:
+    # A write applied with its reply lost ends in CNOPOutcomeUnknownException; the retry
+    # with the key it names must still find the record: the retention outlives DynamoDB's
+    # token window and the re-send window.
+    with pytest.raises(CNOPConfigurationException, match="15 minutes"):
+        TransactionManager(settings=data_settings, idempotency_retention=timedelta(seconds=1))
+
+
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "idempotency_retention may be shorter than the time a lost write takes to resolve "
-        "(resends within resend_window, default 20 s): a write applied with its reply "
-        "lost ends in CNOPOutcomeUnknownException, and the retry with the key it names "
-        "finds the record already expired and applies the deposit a second time"
-    ),
-)
 def test_a_retry_with_the_key_an_unknown_outcome_names_never_applies_twice(
     data_settings: DataSettings, dynamodb_proxy: Any, make_user: Callable[[], str]
 ) -> None:
@@ -83,7 +88,7 @@ def test_a_retry_with_the_key_an_unknown_outcome_names_never_applies_twice(
     manager = TransactionManager(
         settings=_proxied(data_settings, dynamodb_proxy.url),
         retry=RetryPolicy(base_delay=0.01, max_delay=0.05, resends=1),
-        idempotency_retention=timedelta(seconds=1),  # accepted by check_retention
+        idempotency_retention=timedelta(minutes=15),  # the shortest allowed
     )
     key = f"k-{uuid.uuid4().hex[:12]}"
     # Applied, reply lost; the re-send and the record lookup are lost too.
@@ -103,14 +108,6 @@ def test_a_retry_with_the_key_an_unknown_outcome_names_never_applies_twice(
 # --- hostile input ------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "adjust() compares a Decimal amount or quantity with 0 before validating it: "
-        "Decimal('NaN') / Decimal('sNaN') raise decimal.InvalidOperation, not a "
-        "CNOPValidationException"
-    ),
-)
 @pytest.mark.parametrize("bad", ["NaN", "sNaN", "-NaN"])
 @pytest.mark.parametrize("what", ["amount", "quantity"])
 def test_adjust_refuses_not_a_number_with_a_typed_error(
@@ -149,15 +146,6 @@ def test_a_limit_sell_whose_total_cannot_be_stored_is_refused_as_bad_input(
 # --- holds ----------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "OrderDAO.update_status moves a held limit order queued -> triggered "
-        "without the hold check (triggered is not terminal); it leaves the matching and "
-        "expiry indexes, and triggered allows neither cancelled nor expired, so the "
-        "owner's hold can no longer be released by cancel_order nor by expiry"
-    ),
-)
 def test_no_dao_call_strands_a_held_order(
     flows: Any,
     data_settings: DataSettings,
@@ -187,14 +175,6 @@ def test_no_dao_call_strands_a_held_order(
     check_invariants(data_settings, [user], None)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a description (or adjust reason) with a lone surrogate passes check_text and "
-        "the flow then fails serialising its result for the idempotency record: a raw "
-        "pydantic PydanticSerializationError escapes instead of a CNOPValidationException"
-    ),
-)
 @pytest.mark.parametrize("flow", ["deposit", "withdraw", "adjust"])
 def test_a_lone_surrogate_in_free_text_is_refused_with_a_typed_error(
     flows: Any, data_settings: DataSettings, make_user: Callable[[], str], flow: str
@@ -228,15 +208,6 @@ class _ReleaseFails:
         raise ConnectionError("Connection reset by peer (releasing the lock)")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "TransactionManager._run only treats a CNOPException from the lock's release as "
-        "'committed anyway': any other exception (a redis-py ConnectionError, an OSError "
-        "from a lock that fits the UserLocks protocol) escapes after the transaction "
-        "committed, so a keyless caller who retries applies the deposit twice"
-    ),
-)
 def test_a_committed_flow_returns_its_result_when_the_lock_release_fails(
     data_settings: DataSettings, make_user: Callable[[], str]
 ) -> None:
@@ -251,15 +222,6 @@ def test_a_committed_flow_returns_its_result_when_the_lock_release_fails(
 # --- limit orders that can never settle -----------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "place_limit_order checks a limit buy's cost against FlowLimits but not a limit "
-        "sell's proceeds: a sell whose proceeds at its own limit exceed max_amount is "
-        "placed and holds the asset, yet every fill (at the limit or above) is refused by "
-        "plan_fill's check_amount, so it can never fill and every match sweep reports it"
-    ),
-)
 def test_a_limit_sell_that_no_fill_could_settle_is_refused_at_placement(
     flows: Any,
     data_settings: DataSettings,
@@ -286,16 +248,6 @@ def test_a_limit_sell_that_no_fill_could_settle_is_refused_at_placement(
     assert [r.order.order_id for r in swept.done if r.order] == [placed.order.order_id]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "OrderCreate checks expires_at against the clock when it is built, but "
-        "plan_limit_order does not check it against the transaction's time: an order "
-        "built before its expires_at and placed after it (a lock wait, a retry after an "
-        "unknown outcome) is written queued and holds funds it can never use (fills are "
-        "refused as expired) until an expiry sweep releases them"
-    ),
-)
 def test_a_limit_order_is_not_placed_after_its_expiry(
     flows: Any,
     data_settings: DataSettings,
@@ -320,16 +272,6 @@ def test_a_limit_order_is_not_placed_after_its_expiry(
 # --- two instances, one key ---------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "when a write is refused because the key's record is already there (another "
-        "instance applied the same request first), the runner looks the record up; if "
-        "that lookup fails, the raw CNOPDatabaseConnectionException reaches the caller, "
-        "whose request is in fact applied, instead of the replayed result or a "
-        "CNOPOutcomeUnknownException (README: every other error means nothing was written)"
-    ),
-)
 def test_a_request_applied_by_a_racing_instance_is_never_reported_as_a_plain_failure(
     data_settings: DataSettings, dynamodb_proxy: Any, make_user: Callable[[], str]
 ) -> None:
@@ -369,15 +311,6 @@ def test_a_request_applied_by_a_racing_instance_is_never_reported_as_a_plain_fai
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "match_limit_orders lets one fill's CNOPOutcomeUnknownException abort the whole "
-        "sweep: the other crossing orders are left unfilled, the fills it already made go "
-        "unreported, and the error names an internal key that match_limit_orders cannot "
-        "take and no order id that fill_order would need to resolve it"
-    ),
-)
 def test_one_unknown_fill_does_not_stop_a_match_sweep(
     data_settings: DataSettings,
     dynamodb_proxy: Any,
@@ -428,13 +361,6 @@ class _AsyncReleaseFails:
         raise ConnectionError("Connection reset by peer (releasing the lock)")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "AsyncTransactionManager._run, like the sync one, lets a non-CNOP exception from "
-        "the lock's release escape after the transaction committed"
-    ),
-)
 def test_a_committed_async_flow_returns_its_result_when_the_lock_release_fails(
     data_settings: DataSettings, make_user: Callable[[], str]
 ) -> None:

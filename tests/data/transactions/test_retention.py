@@ -27,26 +27,39 @@ def _record(settings: DataSettings, user: str, key: str) -> dict[str, Any]:
     return item
 
 
+def _age(settings: DataSettings, user: str, key: str, seconds_ago: int) -> None:
+    """The retention of the key's record has run out (DynamoDB has not deleted it yet)."""
+    from cnop.data import dynamodb_client
+
+    dynamodb_client(settings).update_item(
+        TableName=settings.tables.users,
+        Key={"pk": {"S": user_partition(user)}, "sk": {"S": f"IDEMPOTENCY#{key}"}},
+        UpdateExpression="SET expires_at = :past",
+        ExpressionAttributeValues={":past": {"N": str(int(time.time()) - seconds_ago)}},
+    )
+
+
 def test_a_key_is_new_again_after_its_retention(
     data_settings: DataSettings, make_user: Callable[[], str], unique_name: Callable[[str], str]
 ) -> None:
-    flows = TransactionManager(settings=data_settings, idempotency_retention=timedelta(seconds=2))
+    flows = TransactionManager(settings=data_settings, idempotency_retention=timedelta(minutes=15))
     user, key = make_user(), unique_name("k")
     first = flows.deposit(user, "10", idempotency_key=key)
     assert flows.deposit(user, "10", idempotency_key=key).replayed  # within retention
     record = _record(data_settings, user, key)
-    assert int(record["expires_at"]["N"]) - int(first.committed_at.timestamp()) == 2
-    time.sleep(3.1)
+    assert int(record["expires_at"]["N"]) - int(first.committed_at.timestamp()) == 15 * 60
+    _age(data_settings, user, key, seconds_ago=5)
     # Past its expiry the record is still there (DynamoDB deletes late), but it is absent
     # to the flow: the key is a new request, applied again.
     assert _record(data_settings, user, key)
     again = flows.deposit(user, "10", idempotency_key=key)
     assert not again.replayed
     assert BalanceDAO(settings=data_settings).get_balance(user).balance == Decimal(20)
-    # And the replaced record is the new one.
+    # And the replaced record is the new one, with a new expiry.
     assert flows.deposit(user, "10", idempotency_key=key).balance_transaction == (
         again.balance_transaction
     )
+    assert int(_record(data_settings, user, key)["expires_at"]["N"]) > time.time()
 
 
 def test_the_default_retention_is_a_day(
@@ -76,7 +89,17 @@ def test_a_conflict_names_the_parameter_that_differs(
 
 
 @pytest.mark.parametrize(
-    "bad", [timedelta(0), timedelta(days=400), 3600, "1h", None, timedelta(seconds=-1)]
+    "bad",
+    [
+        timedelta(0),
+        timedelta(seconds=1),  # shorter than a retry resolving an unknown outcome may take
+        timedelta(minutes=14),
+        timedelta(days=400),
+        3600,
+        "1h",
+        None,
+        timedelta(seconds=-1),
+    ],
 )
 def test_a_bad_retention_is_refused(data_settings: DataSettings, bad: Any) -> None:
     with pytest.raises(CNOPConfigurationException, match="idempotency_retention"):

@@ -328,14 +328,20 @@ def update_order_status(
         total_amount=total_amount,
     )
     if not (status.is_terminal or total_amount is not None):
-        # Neither ends the order nor touches what a hold is checked against.
+        # Neither ends the order nor touches what a hold is checked against; still, an
+        # order that holds funds moves only through the flows (even to triggered, which
+        # would take it out of the matching and expiry indexes).
         params = change.params(expected_version=version)
-        reply = yield Call(
-            "update_item",
-            params,
-            tables.orders,
-            on_condition_failed=order_status_failed(oid, status, version),
-        )
+        params["ConditionExpression"] += " AND attribute_not_exists(#hold)"
+        params["ExpressionAttributeNames"]["#hold"] = HOLD_ATTRIBUTE
+        failed = order_status_failed(oid, status, version)
+
+        def explain(old: Item | None) -> CNOPException:
+            if old and HOLD_ATTRIBUTE in old:
+                return held_order(oid, status)
+            return failed(old)
+
+        reply = yield Call("update_item", params, tables.orders, on_condition_failed=explain)
         return ORDER_MAPPER.from_item(reply["Attributes"])
     return (yield from _change_unheld(change))
 

@@ -74,9 +74,11 @@ class TransactionManager:
         try:
             with lock:
                 result = self.executor.run(operation)
-        except CNOPException as exc:
+        except Exception as exc:
+            # Any error: the lock is the caller's object and may raise anything.
             if result is None:
-                flow_failed(flow, name, exc)
+                if isinstance(exc, CNOPException):
+                    flow_failed(flow, name, exc)
                 raise
             # Committed: the transaction's conditions, not the lock, kept it correct. An
             # error now would make the caller retry (and, without a key, apply it twice).

@@ -49,6 +49,7 @@ from cnop.data.validation import (
 from cnop.exceptions import (
     CNOPClientException,
     CNOPEntityNotFoundException,
+    CNOPException,
     CNOPInvalidStateTransitionException,
     CNOPValidationException,
 )
@@ -199,6 +200,8 @@ def withdraw(
 def _signed(value: Any, parse: Callable[[Any], Decimal]) -> Decimal:
     """A signed amount or quantity: ``parse`` checks its size, the sign is kept."""
     negative = False
+    if isinstance(value, Decimal) and not value.is_finite():
+        return parse(value)  # refused there, with the field's message
     if isinstance(value, str) and value.startswith("-"):
         negative, value = True, value[1:]
     elif isinstance(value, (Decimal, int)) and not isinstance(value, bool) and value < 0:
@@ -451,6 +454,10 @@ def _record(sweep: SweepResult, order_id: str, settle: Operation[FlowResult]) ->
         sweep.lost.append(order_id)
     except CNOPClientException as exc:
         sweep.refused[order_id] = exc.message
+    except CNOPException as exc:
+        # One order's trouble (an unknown outcome, a dropped connection) does not stop the
+        # sweep: the order is reported and a later sweep settles it (each at most once).
+        sweep.failed[order_id] = exc.message
 
 
 def match_limit_orders(

@@ -607,9 +607,16 @@ def plan_limit_order(
     asset = _active_asset(snapshot, request.asset_id)
     limit_price = request.limit_price or ZERO
     buy = request.order_type.is_buy
+    if request.expires_at is not None and request.expires_at <= now:
+        raise CNOPValidationException.for_field(
+            "expires_at", "has passed: the order would never fill"
+        )
     usd = order_cost(request.quantity, limit_price) if buy else ZERO
     if buy:
         limits.check_amount(usd, "cost")
+    else:
+        # A sale no fill could settle would hold the quantity for nothing.
+        limits.check_amount(sale_proceeds(request.quantity, limit_price), "proceeds")
     order = Order(
         username=username,
         order_type=request.order_type,

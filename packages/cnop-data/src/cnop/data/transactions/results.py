@@ -65,9 +65,12 @@ class SweepResult(CNOPModel):
 
     ``done`` are the committed flows (fills or expiries), ``lost`` the orders another
     request ended first (a cancel, another matcher or sweep), ``refused`` the orders that
-    could not be settled, with the reason (e.g. proceeds under a cent).
+    could not be settled, with the reason (e.g. proceeds under a cent), ``failed`` the orders
+    whose flow met a fault (an unknown outcome, an unreachable database): run the sweep
+    again, each order is settled at most once.
     """
 
     done: list[FlowResult] = Field(default_factory=list)
     lost: list[str] = Field(default_factory=list)
     refused: dict[str, str] = Field(default_factory=dict)
+    failed: dict[str, str] = Field(default_factory=dict)

@@ -70,13 +70,17 @@ INTERNAL_RECORD_RETENTION = timedelta(days=1)
 DEFAULT_RETENTION = timedelta(hours=24)
 
 
+#: A key must outlive every retry that resolves an unknown outcome with it: DynamoDB's
+#: 10-minute token window plus the longest re-send window.
+MIN_RETENTION = timedelta(minutes=15)
+
+
 def check_retention(value: object) -> timedelta:
-    """An idempotency retention: a timedelta from 1 second to 366 days."""
-    if not isinstance(value, timedelta) or not (
-        timedelta(seconds=1) <= value <= timedelta(days=366)
-    ):
+    """An idempotency retention: a timedelta from 15 minutes to 366 days."""
+    if not isinstance(value, timedelta) or not (MIN_RETENTION <= value <= timedelta(days=366)):
         raise CNOPConfigurationException(
-            "idempotency_retention must be a timedelta from 1 second to 366 days"
+            "idempotency_retention must be a timedelta from 15 minutes to 366 days (a retry "
+            "that resolves an unknown outcome must still find the key's record)"
         )
     return value
 
@@ -249,8 +253,13 @@ def _send(
         except CNOPIdempotencyConflictException as exc:
             if exc.details.get("reason") != REPLAY_REASON:
                 raise
-            stored = yield from _stored_result(tables, request)
-            if stored is None:  # recorded at the condition, gone now: cannot tell
+            # The key was applied (by this call's earlier send, or a racing instance):
+            # its record answers; if it cannot be read, the outcome is unknown, never "failed".
+            try:
+                stored = yield from _stored_result(tables, request)
+            except CNOPException:
+                stored = None
+            if stored is None:
                 raise _outcome_unknown(request, exc) from None
             return stored
         except CNOPException as exc:

@@ -50,15 +50,15 @@ def flow_failed(flow: FlowType, username: str, error: CNOPException) -> None:
     )
 
 
-def lock_release_failed(result: FlowResult, error: CNOPException) -> None:
+def lock_release_failed(result: FlowResult, error: Exception) -> None:
     """The flow committed, but releasing the user's lock failed (lost, or its server down)."""
+    message = error.message if isinstance(error, CNOPException) else type(error).__name__
     _LOG.warning(
         action=LogAction.LOCK_LOST,
-        message=f"{result.flow.value} committed, but releasing the user lock failed: "
-        f"{error.message}",
+        message=f"{result.flow.value} committed, but releasing the user lock failed: {message}",
         user=result.username,
         flow=result.flow.value,
-        error=error.code,
+        error=getattr(error, "code", type(error).__name__),
     )
 
 
