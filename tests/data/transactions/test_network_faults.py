@@ -108,19 +108,6 @@ def _ledger_ids(settings: DataSettings, user: str) -> set[str]:
     return {r.transaction_id for r in page.items}
 
 
-def _outcome(key: str, user: str, flow: str, result: FlowResult) -> dict[str, Any]:
-    return {
-        "key": key,
-        "user": user,
-        "flow": flow,
-        "ok": True,
-        "replayed": result.replayed,
-        "records": sorted(
-            getattr(r, "transaction_id", None) or getattr(r, "order_id", "") for r in result.records
-        ),
-    }
-
-
 def _check_once(
     data_settings: DataSettings,
     stage: Stage,

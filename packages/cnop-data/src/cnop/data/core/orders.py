@@ -215,6 +215,31 @@ def order_status_update(
 _AFTER_IDS = "~"
 
 
+def _index_page(
+    tables: TableNames,
+    index: str,
+    condition: str,
+    values: dict[str, Any],
+    *,
+    limit: int,
+    start: Item | None,
+) -> Operation[tuple[list[Order], Item | None]]:
+    """One page of orders from a Query on ``index``, oldest (or best) first."""
+    params: dict[str, Any] = {
+        "TableName": tables.orders,
+        "IndexName": index,
+        "KeyConditionExpression": condition,
+        "ExpressionAttributeValues": values,
+        "ScanIndexForward": True,
+        "Limit": limit,
+    }
+    if start is not None:
+        params["ExclusiveStartKey"] = start
+    reply = yield Call("query", params, tables.orders)
+    orders = [ORDER_MAPPER.from_item(item) for item in reply.get("Items", [])]
+    return orders, reply.get("LastEvaluatedKey")
+
+
 def waiting_orders(
     tables: TableNames,
     asset_id: str,
@@ -231,44 +256,27 @@ def waiting_orders(
     matcher re-reads each order before it fills it. Returns the page and the key to
     continue from (None at the end).
     """
-    params: dict[str, Any] = {
-        "TableName": tables.orders,
-        "IndexName": "gsi3",
-        "KeyConditionExpression": "gsi3pk = :p AND gsi3sk <= :bound",
-        "ExpressionAttributeValues": {
-            ":p": {"S": pending_partition(asset_id, buy)},
-            ":bound": {"S": f"{price_rank(price, buy)}#{_AFTER_IDS}"},
-        },
-        "ScanIndexForward": True,
-        "Limit": limit,
+    values = {
+        ":p": {"S": pending_partition(asset_id, buy)},
+        ":bound": {"S": f"{price_rank(price, buy)}#{_AFTER_IDS}"},
     }
-    if start is not None:
-        params["ExclusiveStartKey"] = start
-    reply = yield Call("query", params, tables.orders)
-    orders = [ORDER_MAPPER.from_item(item) for item in reply.get("Items", [])]
-    return orders, reply.get("LastEvaluatedKey")
+    return (
+        yield from _index_page(
+            tables, "gsi3", "gsi3pk = :p AND gsi3sk <= :bound", values, limit=limit, start=start
+        )
+    )
 
 
 def expiring_orders(
     tables: TableNames, shard: int, now: datetime, *, limit: int, start: Item | None = None
 ) -> Operation[tuple[list[Order], Item | None]]:
     """Waiting orders of one gsi4 shard whose ``expires_at`` is before ``now``, oldest first."""
-    params: dict[str, Any] = {
-        "TableName": tables.orders,
-        "IndexName": "gsi4",
-        "KeyConditionExpression": "gsi4pk = :p AND gsi4sk < :now",
-        "ExpressionAttributeValues": {
-            ":p": {"S": expiry_partition(shard)},
-            ":now": {"S": format_timestamp(now)},
-        },
-        "ScanIndexForward": True,
-        "Limit": limit,
-    }
-    if start is not None:
-        params["ExclusiveStartKey"] = start
-    reply = yield Call("query", params, tables.orders)
-    orders = [ORDER_MAPPER.from_item(item) for item in reply.get("Items", [])]
-    return orders, reply.get("LastEvaluatedKey")
+    values = {":p": {"S": expiry_partition(shard)}, ":now": {"S": format_timestamp(now)}}
+    return (
+        yield from _index_page(
+            tables, "gsi4", "gsi4pk = :p AND gsi4sk < :now", values, limit=limit, start=start
+        )
+    )
 
 
 def order_status_failed(
