@@ -7,20 +7,51 @@
    which shows the hashing runs off the event loop and uses both cores. Beside it, the
    naive peer (passlib's ``verify`` called inside the coroutine) and, for both, the longest
    stall of the event loop: the figure that does not depend on how busy the machine is.
+3. HS256 access-token verifications per second with the revocation check in Redis
+   (``RedisRevocationStore``) against the in-process default store: one after another
+   (``verify_access_token``) and eight at a time (``verify_access_token_async`` under
+   ``asyncio.gather``). The ratio is the price of a fleet-wide logout. A Redis is started
+   for the run unless ``REDIS_URL`` is set.
+4. RS256 and ES256 verifications per second by a ``TokenManager.from_jwks`` (the keys
+   fetched from a JWKS endpoint served on 127.0.0.1) against one holding the same public
+   key locally, once the keys are cached; beside it the latency of the first verification,
+   which fetches the keys.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
+import json
 import os
 import secrets
+import statistics
+import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
+import redis
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jose import jwt
 from passlib.context import CryptContext
 
-from cnop.auth import JWTKey, KeySet, PasswordManager, TokenManager, TokenSettings
+from cnop.auth import (
+    JWKSClient,
+    JWTKey,
+    KeySet,
+    PasswordManager,
+    TokenManager,
+    TokenSettings,
+)
+from cnop.auth.redis_store import RedisRevocationStore
+from cnop.exceptions import CNOPTokenInvalidException
+from cnop.logging import configure_logging, reset_logging
 
 TOKEN_GOAL = 0.8
 PASSWORD_GOAL = 0.6
@@ -156,11 +187,201 @@ async def _passwords(rounds: int) -> float:
     return ratio
 
 
+# --- 3. the revocation check in Redis ---------------------------------------------------
+
+CONCURRENCY = 8
+
+
+async def _async_rate(verify: Callable[[], Awaitable[object]], seconds: float) -> float:
+    """Verifications per second, ``CONCURRENCY`` at a time under ``asyncio.gather``."""
+    calls = 0
+    start = time.perf_counter()
+    deadline = start + seconds
+    while True:
+        for _ in range(10):
+            await asyncio.gather(*(verify() for _ in range(CONCURRENCY)))
+        calls += 10 * CONCURRENCY
+        now = time.perf_counter()
+        if now >= deadline:
+            return calls / (now - start)
+
+
+@contextmanager
+def _redis_url() -> Iterator[str]:
+    given = os.environ.get("REDIS_URL")
+    if given:
+        yield given
+        return
+    server = importlib.import_module("testservers").start("redis")
+    try:
+        yield str(server.url)
+    finally:
+        server.stop()
+
+
+def _forget(url: str, prefix: str) -> None:
+    """Delete this run's keys (and only them: the Redis may be shared)."""
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=500))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+def bench_revocation(url: str, seconds: float, rounds: int) -> None:
+    secret = secrets.token_urlsafe(48)
+    settings = TokenSettings(keys=KeySet(JWTKey.hmac(secret)))
+    prefix = f"bench-auth-{secrets.token_hex(6)}"  # unique: the Redis may be shared
+    store = RedisRevocationStore.from_url(url, prefix=prefix)
+    local = TokenManager(settings)  # the default: revocations kept in this process
+    shared = TokenManager(settings, revocation=store)
+    token = local.create_token_pair("alice_01", role="customer").access_token
+    # Both managers must really check: a token logged out on either is refused by it.
+    for manager in (local, shared):
+        stolen = manager.create_token_pair("mallory_1").access_token
+        manager.logout(stolen)
+        try:
+            manager.verify_access_token(stolen)
+        except CNOPTokenInvalidException:
+            pass
+        else:
+            raise SystemExit("a logged-out token verified")
+
+    async def measure() -> dict[str, list[float]]:
+        figures: dict[str, list[float]] = {name: [] for name in ("ls", "rs", "la", "ra")}
+        await shared.verify_access_token_async(token)  # open the async connections
+        for _ in range(rounds):  # interleaved, best of each: fair on a shared machine
+            figures["ls"].append(_rate(lambda: local.verify_access_token(token), seconds))
+            figures["rs"].append(_rate(lambda: shared.verify_access_token(token), seconds))
+            figures["la"].append(
+                await _async_rate(lambda: local.verify_access_token_async(token), seconds)
+            )
+            figures["ra"].append(
+                await _async_rate(lambda: shared.verify_access_token_async(token), seconds)
+            )
+        await store.aclose()
+        return figures
+
+    try:
+        best = {name: max(values) for name, values in asyncio.run(measure()).items()}
+    finally:
+        store.close()
+        _forget(url, prefix)
+    print(f"HS256 access-token verifications/s, revocation check (best of {rounds} x {seconds}s)")
+    print(f"  sequential, in-process store      : {best['ls']:10,.0f}/s")
+    print(f"  sequential, RedisRevocationStore  : {best['rs']:10,.0f}/s")
+    print(f"  ratio Redis/in-process            : {best['rs'] / best['ls']:10.2f}x")
+    print(f"  {CONCURRENCY} concurrent, in-process store    : {best['la']:10,.0f}/s")
+    print(f"  {CONCURRENCY} concurrent, RedisRevocationStore: {best['ra']:10,.0f}/s")
+    print(f"  ratio Redis/in-process            : {best['ra'] / best['la']:10.2f}x")
+    print(f"  Redis, concurrent/sequential      : {best['ra'] / best['rs']:10.2f}x")
+
+
+# --- 4. keys from a JWKS endpoint ------------------------------------------------------
+
+
+def _private_pem(algorithm: str) -> str:
+    key = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        if algorithm == "RS256"
+        else ec.generate_private_key(ec.SECP256R1())
+    )
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
+def _public_pem(private_pem: str) -> str:
+    key = serialization.load_pem_private_key(private_pem.encode(), password=None)
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+
+
+@contextmanager
+def _jwks_server(document: bytes) -> Iterator[str]:
+    """Serve ``document`` at http://127.0.0.1:<free port>/.well-known/jwks.json."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(document)))
+            self.end_headers()
+            self.wfile.write(document)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass  # keep the benchmark's output clean
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/.well-known/jwks.json"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def bench_jwks(algorithm: str, seconds: float, rounds: int) -> None:
+    private_pem = _private_pem(algorithm)
+    issuer = TokenManager(
+        TokenSettings(keys=KeySet(JWTKey.from_pem(private_pem, algorithm=algorithm, kid="k1")))
+    )
+    token = issuer.create_access_token("alice_01", role="customer").access_token
+    public = JWTKey.from_pem(_public_pem(private_pem), algorithm=algorithm, kid="k1")
+    local = TokenManager(TokenSettings(keys=KeySet.verifying([public])))
+    with _jwks_server(json.dumps(issuer.jwks()).encode()) as url:
+        first: list[float] = []
+        for _ in range(5):  # a fresh client each time: the first verification fetches
+            fresh = TokenManager.from_jwks(JWKSClient(url))
+            start = time.perf_counter()
+            fresh.verify_access_token(token)
+            first.append(time.perf_counter() - start)
+        remote = TokenManager.from_jwks(JWKSClient(url, ttl=timedelta(hours=1)))
+        remote.verify_access_token(token)  # the fetch, out of the timed loops
+        local_best = remote_best = 0.0
+        for _ in range(rounds):
+            local_best = max(local_best, _rate(lambda: local.verify_access_token(token), seconds))
+            remote_best = max(
+                remote_best, _rate(lambda: remote.verify_access_token(token), seconds)
+            )
+    print(f"{algorithm} access-token verifications/s (best of {rounds} x {seconds}s)")
+    print(f"  public key configured locally     : {local_best:10,.0f}/s")
+    print(f"  TokenManager.from_jwks, cached    : {remote_best:10,.0f}/s")
+    print(f"  ratio JWKS/local                  : {remote_best / local_best:10.2f}x")
+    print(
+        f"  first verification, with the fetch: {statistics.median(first) * 1000:10.2f} ms"
+        f"  (median of {len(first)} fresh clients; min {min(first) * 1000:.2f} ms)"
+    )
+
+
+def _load() -> float:
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+
+
 def main(argv: list[str]) -> int:
     quick = "--quick" in argv
     # Other work on the machine skews the concurrency figure most: say how busy it was.
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"{os.cpu_count()} CPUs, 1-minute load average {load:.2f} at start")
-    bench_tokens(seconds=0.5 if quick else 2.0, rounds=2 if quick else 3)
+    print(f"{os.cpu_count()} CPUs, 1-minute load average {_load():.2f} at start")
+    seconds, rounds = (0.5, 2) if quick else (2.0, 3)
+    bench_tokens(seconds=seconds, rounds=rounds)
     asyncio.run(_passwords(rounds=1 if quick else 5))
+    with tempfile.TemporaryDirectory() as tmp, _redis_url() as url:
+        # The correctness check logs out a token: its audit lines go to a file, not here.
+        configure_logging(
+            service="bench", level="INFO", sink=Path(tmp) / "log.jsonl", intercept_stdlib=False
+        )
+        try:
+            bench_revocation(url, seconds=seconds / 2 if quick else 1.0, rounds=rounds)
+        finally:
+            reset_logging()
+    for algorithm in ("RS256", "ES256"):
+        bench_jwks(algorithm, seconds=seconds / 2 if quick else 1.0, rounds=rounds)
+    print(f"1-minute load average {_load():.2f} at the end")
     return 0
