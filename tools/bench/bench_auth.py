@@ -46,10 +46,10 @@ from cnop.auth import (
     JWTKey,
     KeySet,
     PasswordManager,
+    RedisRevocationStore,  # the README's spelling: mypy --strict must accept it
     TokenManager,
     TokenSettings,
 )
-from cnop.auth.redis_store import RedisRevocationStore
 from cnop.exceptions import CNOPTokenInvalidException
 from cnop.logging import configure_logging, reset_logging
 
