@@ -12,6 +12,7 @@ does.
 
 from __future__ import annotations
 
+import inspect
 import threading
 import time
 from typing import Any
@@ -20,7 +21,12 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import NoRegionError
 
-from cnop.exceptions import CNOPConfigurationException, dynamodb_endpoint_url, find_aws_region
+from cnop.exceptions import (
+    CNOPConfigurationException,
+    CNOPValidationException,
+    dynamodb_endpoint_url,
+    find_aws_region,
+)
 from cnop.locking import _validate, dynamodb_core
 from cnop.locking.backend import Attempt, token_released_error
 
@@ -31,6 +37,18 @@ DEFAULT_POLL_INTERVAL = 0.1
 DEFAULT_CLOCK_SKEW_MARGIN = 2.0
 #: At most this many held tokens' pending clean-ups are remembered per backend.
 _FORGET_TRACKED = 10_000
+
+
+def _dynamodb_client(client: Any) -> Any:
+    """A blocking boto3 DynamoDB client (or anything that answers ``update_item`` like one)."""
+    update_item = getattr(client, "update_item", None)
+    if not callable(update_item) or inspect.iscoroutinefunction(update_item):
+        raise CNOPValidationException.for_field(
+            "client",
+            "must be a blocking boto3 DynamoDB client (boto3.client('dynamodb')), "
+            f"got {type(client).__name__}",
+        )
+    return client
 
 
 class DynamoDBLockBackend:
@@ -55,7 +73,7 @@ class DynamoDBLockBackend:
         clock_skew_margin: float = DEFAULT_CLOCK_SKEW_MARGIN,
     ) -> None:
         self.table = _validate.table_name(table)
-        self._client = client
+        self._client = _dynamodb_client(client)
         self.poll_interval = _validate.poll_interval(poll_interval)
         self.clock_skew_margin = _validate.clock_skew_margin(clock_skew_margin)
         # Per held token: the old entries of ``released`` its release drops (see
@@ -124,6 +142,7 @@ class DynamoDBLockBackend:
                 raise dynamodb_core.map_error(exc, self.table) from None
 
     def try_acquire(self, name: str, token: str, ttl: float, previous: Attempt | None) -> Attempt:
+        name, token, ttl, previous = _validate.acquire_args(name, token, ttl, previous)
         request, attempt = self._acquire_once(name, token, ttl, previous)
         margin = self.clock_skew_margin
         if dynamodb_core.takeover_due(
@@ -175,6 +194,7 @@ class DynamoDBLockBackend:
             self._forget[token] = forget
 
     def release(self, name: str, token: str) -> bool:
+        name, token = _validate.owner_args(name, token)
         with self._forget_guard:
             forget = self._forget.pop(token, ())
         request = dynamodb_core.release_request(self.table, name, token, forget)
@@ -188,13 +208,16 @@ class DynamoDBLockBackend:
         return True
 
     def force_release(self, name: str) -> bool:
+        name = _validate.lock_name(name)
         return self._conditional(dynamodb_core.release_request(self.table, name, None))
 
     def extend(self, name: str, token: str, ttl: float) -> bool:
+        name, token, ttl = _validate.extend_args(name, token, ttl)
         request = dynamodb_core.extend_request(self.table, name, token, ttl, wall=time.time())
         return self._conditional(request)
 
     def wait_for_release(self, name: str, timeout: float) -> bool:
+        name, timeout = _validate.wait_args(name, timeout)
         time.sleep(max(0.0, min(timeout, self.poll_interval)))
         return False  # DynamoDB cannot signal: this is a poll
 

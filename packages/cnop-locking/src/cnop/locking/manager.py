@@ -48,6 +48,9 @@ class LockManager:
         default_wait: float = DEFAULT_WAIT,
         operation_ttls: Mapping[str, float] | None = None,
     ) -> None:
+        _validate.lock_backend(backend)
+        if async_backend is not None:
+            _validate.async_lock_backend(async_backend)
         self._backend = backend
         self._async_backend = async_backend
         self.default_ttl = _validate.ttl(default_ttl, "default_ttl")

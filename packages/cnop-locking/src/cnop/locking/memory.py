@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from cnop.exceptions import CNOPValidationException
+from cnop.locking import _validate
 from cnop.locking.backend import Attempt
 
 
@@ -38,6 +40,7 @@ class InMemoryLockBackend:
         self._fences = itertools.count(1)
 
     def try_acquire(self, name: str, token: str, ttl: float, previous: Attempt | None) -> Attempt:
+        name, token, ttl, previous = _validate.acquire_args(name, token, ttl, previous)
         now = time.monotonic()
         with self._mutex:
             lease = self._leases.get(name)
@@ -47,12 +50,13 @@ class InMemoryLockBackend:
             return Attempt(True, fencing_token=next(self._fences))
 
     def release(self, name: str, token: str) -> bool:
-        return self._drop(name, token)
+        return self._drop(*_validate.owner_args(name, token))
 
     def force_release(self, name: str) -> bool:
-        return self._drop(name, None)
+        return self._drop(_validate.lock_name(name), None)
 
     def extend(self, name: str, token: str, ttl: float) -> bool:
+        name, token, ttl = _validate.extend_args(name, token, ttl)
         now = time.monotonic()
         with self._mutex:
             lease = self._leases.get(name)
@@ -62,6 +66,7 @@ class InMemoryLockBackend:
             return True
 
     def wait_for_release(self, name: str, timeout: float) -> bool:
+        name, timeout = _validate.wait_args(name, timeout)
         woken = threading.Event()
         with self.watch(name, woken.set):
             return woken.wait(timeout)
@@ -87,6 +92,11 @@ class InMemoryLockBackend:
     @contextlib.contextmanager
     def watch(self, name: str, wake: Callable[[], None]) -> Iterator[None]:
         """Register ``wake`` for releases of ``name``; wake at once if it is free already."""
+        name = _validate.lock_name(name)
+        if not callable(wake):
+            raise CNOPValidationException.for_field(
+                "wake", f"must be callable, got {type(wake).__name__}"
+            )
         now = time.monotonic()
         with self._mutex:
             self._waiters.setdefault(name, set()).add(wake)
@@ -111,6 +121,10 @@ class AsyncInMemoryLockBackend:
     kind = "memory"
 
     def __init__(self, table: InMemoryLockBackend) -> None:
+        if not isinstance(table, InMemoryLockBackend):
+            raise CNOPValidationException.for_field(
+                "table", f"must be an InMemoryLockBackend, got {type(table).__name__}"
+            )
         self._table = table
 
     async def try_acquire(
@@ -128,6 +142,7 @@ class AsyncInMemoryLockBackend:
         return self._table.extend(name, token, ttl)
 
     async def wait_for_release(self, name: str, timeout: float) -> bool:
+        name, timeout = _validate.wait_args(name, timeout)
         loop = asyncio.get_running_loop()
         woken = asyncio.Event()
 

@@ -20,8 +20,8 @@ from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
-from cnop.exceptions import CNOPConfigurationException
-from cnop.locking import redis_core
+from cnop.exceptions import CNOPConfigurationException, CNOPValidationException
+from cnop.locking import _validate, redis_core
 from cnop.locking.backend import Attempt
 
 CONNECT_TIMEOUT = 2.0
@@ -88,11 +88,29 @@ def _describe(client: SyncClient | AsyncClient) -> tuple[str, str]:
     return "redis", f"Redis at {kwargs.get('host', '?')}:{kwargs.get('port', '?')}"
 
 
+def _client_of(client: Any, *, asyncio: bool) -> Any:
+    """``client`` if it is a redis-py client of the right face, else a typed error."""
+    wanted: tuple[type, ...] = (
+        (redis.asyncio.Redis, redis.asyncio.cluster.RedisCluster)
+        if asyncio
+        else (redis.Redis, redis.cluster.RedisCluster)
+    )
+    if isinstance(client, wanted):
+        return client
+    if asyncio:
+        expected = "an asyncio redis-py client (redis.asyncio.Redis or its RedisCluster)"
+    else:
+        expected = "a blocking redis-py client (redis.Redis or redis.cluster.RedisCluster)"
+    raise CNOPValidationException.for_field(
+        "client", f"must be {expected}, got {type(client).__module__}.{type(client).__name__}"
+    )
+
+
 class RedisLockBackend:
     """Locks in Redis through a blocking client (``redis.Redis`` or ``RedisCluster``)."""
 
     def __init__(self, client: SyncClient) -> None:
-        self._client = client
+        self._client = _client_of(client, asyncio=False)
         self.kind, self._target = _describe(client)
         self._acquire = client.register_script(redis_core.ACQUIRE)
         self._release = client.register_script(redis_core.RELEASE)
@@ -104,22 +122,26 @@ class RedisLockBackend:
         return cls(sync_client(url))
 
     def try_acquire(self, name: str, token: str, ttl: float, previous: Attempt | None) -> Attempt:
+        name, token, ttl, previous = _validate.acquire_args(name, token, ttl, previous)
         keys, args = redis_core.acquire_args(redis_core.keys_for(name), token, ttl)
         return redis_core.parse_acquire(self._call(self._acquire, keys, args))
 
     def release(self, name: str, token: str) -> bool:
+        name, token = _validate.owner_args(name, token)
         keys, args = redis_core.release_args(redis_core.keys_for(name), token)
         return bool(self._call(self._release, keys, args) == 1)
 
     def extend(self, name: str, token: str, ttl: float) -> bool:
+        name, token, ttl = _validate.extend_args(name, token, ttl)
         keys, args = redis_core.extend_args(redis_core.keys_for(name), token, ttl)
         return bool(self._call(self._extend, keys, args) == 1)
 
     def force_release(self, name: str) -> bool:
-        keys, args = redis_core.force_release_args(redis_core.keys_for(name))
+        keys, args = redis_core.force_release_args(redis_core.keys_for(_validate.lock_name(name)))
         return bool(self._call(self._force_release, keys, args) == 1)
 
     def wait_for_release(self, name: str, timeout: float) -> bool:
+        name, timeout = _validate.wait_args(name, timeout)
         signal = redis_core.keys_for(name).signal
         try:
             return self._client.blpop([signal], redis_core.blocking_timeout(timeout)) is not None
@@ -143,7 +165,7 @@ class AsyncRedisLockBackend:
     """Locks in Redis through an asyncio client; use it from one event loop."""
 
     def __init__(self, client: AsyncClient) -> None:
-        self._client = client
+        self._client = _client_of(client, asyncio=True)
         self.kind, self._target = _describe(client)
         # An asyncio cluster client loads its slot map on first use; concurrent first
         # commands then go to arbitrary nodes, and the MOVED replies make redis-py reset
@@ -164,22 +186,26 @@ class AsyncRedisLockBackend:
     async def try_acquire(
         self, name: str, token: str, ttl: float, previous: Attempt | None
     ) -> Attempt:
+        name, token, ttl, previous = _validate.acquire_args(name, token, ttl, previous)
         keys, args = redis_core.acquire_args(redis_core.keys_for(name), token, ttl)
         return redis_core.parse_acquire(await self._call(self._acquire, keys, args))
 
     async def release(self, name: str, token: str) -> bool:
+        name, token = _validate.owner_args(name, token)
         keys, args = redis_core.release_args(redis_core.keys_for(name), token)
         return bool(await self._call(self._release, keys, args) == 1)
 
     async def extend(self, name: str, token: str, ttl: float) -> bool:
+        name, token, ttl = _validate.extend_args(name, token, ttl)
         keys, args = redis_core.extend_args(redis_core.keys_for(name), token, ttl)
         return bool(await self._call(self._extend, keys, args) == 1)
 
     async def force_release(self, name: str) -> bool:
-        keys, args = redis_core.force_release_args(redis_core.keys_for(name))
+        keys, args = redis_core.force_release_args(redis_core.keys_for(_validate.lock_name(name)))
         return bool(await self._call(self._force_release, keys, args) == 1)
 
     async def wait_for_release(self, name: str, timeout: float) -> bool:
+        name, timeout = _validate.wait_args(name, timeout)
         signal = redis_core.keys_for(name).signal
         try:
             await self._ready()

@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -66,6 +67,7 @@ from cnop.exceptions import (
     CNOPException,
     CNOPServiceUnavailableException,
 )
+from cnop.locking.acquisition import MAX_SINGLE_WAIT
 from cnop.locking.backend import Attempt, token_released_error
 
 KEY_PREFIX = "cnop:lock:"
@@ -221,8 +223,11 @@ def parse_acquire(reply: Any) -> Attempt:
 
 
 def blocking_timeout(timeout: float) -> float:
-    """A BLPOP timeout: Redis reads 0 as forever, so never send less than a millisecond."""
-    return max(0.001, round(timeout, 3))
+    """A BLPOP timeout: Redis reads 0 as forever, so never send less than a millisecond;
+    and never more than ``MAX_SINGLE_WAIT``, which the client's read timeout outlasts (a
+    longer block would be cut off by it and reported as an unreachable store). A wait cut
+    short ends as not woken, as a poll does; the caller tries again."""
+    return max(0.001, round(min(timeout, MAX_SINGLE_WAIT), 3))
 
 
 @dataclass(frozen=True)
@@ -242,11 +247,26 @@ _SCHEMES = {
 }
 
 
+_DATABASE = re.compile(r"(/[0-9]{0,5})?")
+
+
 def parse_url(url: str) -> RedisTarget:
     """Parse ``redis://``, ``rediss://`` (TLS), ``redis+cluster://``, ``rediss+cluster://``."""
     if not isinstance(url, str) or not url:
         raise CNOPConfigurationException("Redis URL must be a non-empty string")
-    parts = urlsplit(url)
+    # A URL is printable ASCII (RFC 3986: anything else is percent-encoded). urlsplit would
+    # silently drop a newline or tab, and a lone surrogate would fail only at connect time.
+    # The position, never the URL: it may hold a password.
+    odd = next((i for i, c in enumerate(url) if not " " < c < "\x7f"), None)
+    if odd is not None:
+        raise CNOPConfigurationException(
+            f"Redis URL must be printable ASCII without spaces (percent-encode other "
+            f"characters); character {odd + 1} of {len(url)} is not"
+        )
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # e.g. "Invalid IPv6 URL"
+        raise CNOPConfigurationException(f"Redis URL is malformed: {exc}") from None
     scheme = parts.scheme.lower()
     if scheme not in _SCHEMES:
         raise CNOPConfigurationException(
@@ -259,6 +279,10 @@ def parse_url(url: str) -> RedisTarget:
     if not parts.hostname:
         raise CNOPConfigurationException("Redis URL must name a host, e.g. redis://host:6379/0")
     client_scheme, cluster = _SCHEMES[scheme]
+    if not cluster and not _DATABASE.fullmatch(parts.path):
+        raise CNOPConfigurationException(
+            "Redis URL path must be a database number, e.g. redis://host:6379/0"
+        )
     display = f"{scheme}://{parts.hostname}:{port or 6379}"
     return RedisTarget(urlunsplit((client_scheme, *parts[1:])), cluster, display)
 
