@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
 import secrets
 import time
@@ -29,6 +28,7 @@ from cnop.auth.context import (
     lowercase_keys,
     valid_request_id,
 )
+from cnop.auth.environment import env_text, environment
 from cnop.auth.nonces import InMemoryNonceStore, NonceStore
 from cnop.auth.secret_strength import require_strong_secret
 from cnop.exceptions import (
@@ -129,8 +129,7 @@ class GatewaySigner:
         cls, environ: Mapping[str, str] | None = None, *, nonces: NonceStore | None = None
     ) -> GatewaySigner:
         """A signer keyed by ``GATEWAY_SIGNING_SECRET`` (32+ random bytes)."""
-        env = os.environ if environ is None else environ
-        return cls(env.get(SECRET_VARIABLE, ""), nonces=nonces)
+        return cls(env_text(environment(environ), SECRET_VARIABLE), nonces=nonces)
 
     def sign(
         self,

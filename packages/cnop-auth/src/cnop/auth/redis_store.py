@@ -263,9 +263,8 @@ class RedisNonceStore(_RedisStore):
         return f"{self._prefix}:{store_core.require_id(nonce, 'nonce')}"
 
     def _expiry(self, ttl_seconds: int) -> datetime:
-        if isinstance(ttl_seconds, bool) or not isinstance(ttl_seconds, int) or ttl_seconds < 1:
-            raise CNOPConfigurationException("ttl_seconds must be a positive whole number")
-        return datetime.fromtimestamp(self._clock() + ttl_seconds, tz=timezone.utc)
+        ttl = store_core.require_ttl_seconds(ttl_seconds)
+        return datetime.fromtimestamp(self._clock() + ttl, tz=timezone.utc)
 
 
 def _parse_url(url: str) -> tuple[str, bool, str]:
