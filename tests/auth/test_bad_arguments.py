@@ -293,3 +293,63 @@ def test_password_policy_for_manager_refuses_what_is_not_a_rule(
     with pytest.raises(CNOPConfigurationException, match=sorted(rules)[0]):
         PasswordPolicy.for_manager(fast_passwords, **rules)
     assert PasswordPolicy.for_manager(fast_passwords, min_length=14).min_length == 14
+
+
+# -- injected collaborators ----------------------------------------------------------------
+
+
+def _builders(secret: str) -> dict[str, Any]:
+    settings = TokenSettings(keys=KeySet(JWTKey.hmac(secret)))
+    return {
+        "TokenManager": lambda clock: TokenManager(settings, clock=clock),
+        "GatewaySigner": lambda clock: GatewaySigner(secret, clock=clock),
+        "JWKSClient": lambda clock: JWKSClient("https://auth.invalid/jwks.json", clock=clock),
+        "InMemoryRevocationList": InMemoryRevocationList,
+        "InMemoryNonceStore": InMemoryNonceStore,
+    }
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["TokenManager", "GatewaySigner", "JWKSClient", "InMemoryRevocationList", "InMemoryNonceStore"],
+)
+@pytest.mark.parametrize("clock", ["time.time", 1_800_000_000.0, None])
+def test_a_clock_that_cannot_be_called_is_refused_when_built(
+    name: str, clock: Any, secret: str
+) -> None:
+    """It used to be kept, and raised TypeError at the first token or request."""
+    with pytest.raises(CNOPConfigurationException, match="clock must be callable"):
+        _builders(secret)[name](clock)
+
+
+def test_a_jwks_fetch_that_cannot_be_called_is_refused() -> None:
+    with pytest.raises(CNOPConfigurationException, match="fetch must be callable"):
+        JWKSClient("https://auth.invalid/jwks.json", fetch=b"{}")  # type: ignore[arg-type]
+
+
+def test_a_key_source_without_keys_is_refused(secret: str) -> None:
+    settings = TokenSettings(keys=KeySet.verifying([JWTKey.hmac(secret)]))
+    with pytest.raises(CNOPConfigurationException, match="key_source must be a JWKSClient"):
+        TokenManager(settings, key_source="https://auth.invalid/jwks.json")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("executor", ["pool", 4, object()])
+def test_a_password_executor_that_is_not_an_executor_is_refused(executor: Any) -> None:
+    with pytest.raises(CNOPConfigurationException, match="executor must be"):
+        PasswordManager(bcrypt_rounds=4, executor=executor)
+
+
+def test_the_shared_stores_refuse_a_clock_that_cannot_be_called(redis_url: str) -> None:
+    import redis
+
+    from cnop.auth import DynamoDBRevocationStore, RedisNonceStore, RedisRevocationStore
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        for store in (RedisRevocationStore, RedisNonceStore):
+            with pytest.raises(CNOPConfigurationException, match="clock must be callable"):
+                store(client, clock=0)  # type: ignore[arg-type]
+    finally:
+        client.close()
+    with pytest.raises(CNOPConfigurationException, match="clock must be callable"):
+        DynamoDBRevocationStore("revocations", client=object(), clock="now")  # type: ignore[arg-type]

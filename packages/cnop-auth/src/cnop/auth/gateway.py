@@ -19,6 +19,7 @@ from datetime import timedelta
 from typing import Any, NoReturn
 
 from cnop.auth import security_events
+from cnop.auth.arguments import require_callable
 from cnop.auth.context import (
     CONTEXT_HEADERS,
     NONCE_HEADER,
@@ -109,6 +110,7 @@ class GatewaySigner:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._secret = require_strong_secret(SECRET_VARIABLE, secret)
+        require_callable(clock, "clock", "() -> epoch seconds")
         if not isinstance(max_skew, timedelta) or not timedelta(seconds=1) <= max_skew <= timedelta(
             minutes=15
         ):

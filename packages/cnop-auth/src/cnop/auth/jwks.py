@@ -17,6 +17,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from cnop.auth.arguments import require_callable
 from cnop.auth.keys import JWTKey, KeySet
 from cnop.auth.security_events import auth_log
 from cnop.exceptions import (
@@ -76,8 +77,10 @@ class JWKSClient:
         self._ttl = ttl.total_seconds()
         self._min_refetch = min_refetch_interval.total_seconds()
         self._timeout = timeout.total_seconds()
+        if fetch is not None:
+            require_callable(fetch, "fetch", "(url, timeout) -> bytes")
         self._fetch: Fetcher = fetch if fetch is not None else _http_get
-        self._clock = clock
+        self._clock = require_callable(clock, "clock", "() -> monotonic seconds")
         self._lock = threading.Lock()  # the cached state; never held across a fetch
         self._fetching = threading.Lock()  # one fetch at a time
         self._keys: KeySet | None = None

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
+from cnop.auth.arguments import require_callable
 from cnop.auth.store_core import require_id, require_ttl_seconds
 
 
@@ -32,7 +33,7 @@ class InMemoryNonceStore:
     """A thread-safe :class:`NonceStore` for one process; entries leave when they expire."""
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
-        self._clock = clock
+        self._clock = require_callable(clock, "clock", "() -> epoch seconds")
         self._lock = threading.Lock()
         self._expiry: dict[str, float] = {}
         self._next_prune = 0.0

@@ -77,6 +77,10 @@ class PasswordManager:
             raise CNOPConfigurationException("bcrypt_rounds must be an integer")
         if not 4 <= bcrypt_rounds <= 31:
             raise CNOPConfigurationException(f"bcrypt_rounds must be 4-31, got {bcrypt_rounds}")
+        if executor is not None and not isinstance(executor, Executor):
+            raise CNOPConfigurationException(
+                "executor must be a concurrent.futures.Executor (or None)"
+            )
         settings: dict[str, Any] = {
             "schemes": list(schemes),
             "deprecated": list(schemes[1:]),

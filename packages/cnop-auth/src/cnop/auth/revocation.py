@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from cnop.auth.arguments import require_callable
 from cnop.auth.store_core import require_expiry
 from cnop.exceptions import CNOPValidationException
 
@@ -120,7 +121,7 @@ class InMemoryRevocationList:
     """A thread-safe :class:`RevocationList` for one process; entries leave when they expire."""
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
-        self._clock = clock
+        self._clock = require_callable(clock, "clock", "() -> epoch seconds")
         self._lock = threading.Lock()
         self._expiry: dict[str, float] = {}
         self._next_prune = 0.0
