@@ -353,3 +353,20 @@ def test_the_shared_stores_refuse_a_clock_that_cannot_be_called(redis_url: str) 
         client.close()
     with pytest.raises(CNOPConfigurationException, match="clock must be callable"):
         DynamoDBRevocationStore("revocations", client=object(), clock="now")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("around", ["{}\n", "\n{}", " {} ", "{}\t", "{}\r\n"])
+def test_a_text_secret_with_whitespace_around_it_is_refused(around: str) -> None:
+    """A newline kept from a secrets file made a key the other services did not hold."""
+    secret = around.format(secrets.token_urlsafe(40))
+    with pytest.raises(CNOPConfigurationException, match="JWT_SECRET_KEY has leading or trail"):
+        TokenSettings.from_env({"JWT_SECRET_KEY": secret})
+    with pytest.raises(CNOPConfigurationException, match="GATEWAY_SIGNING_SECRET has leading") as e:
+        GatewaySigner.from_env({"GATEWAY_SIGNING_SECRET": secret})
+    assert secret.strip() not in str(e.value)
+    assert secret.strip() not in repr(e.value.details)
+
+
+def test_a_bytes_secret_may_hold_any_byte() -> None:
+    raw = b"\n" + secrets.token_bytes(40) + b" "
+    assert JWTKey.hmac(raw).algorithm == "HS256"
