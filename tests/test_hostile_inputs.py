@@ -342,21 +342,33 @@ def _signed_request(w: World) -> dict[str, Any]:
     return {"headers": headers, "method": "GET", "target": "/orders?limit=10"}
 
 
-def _jwks_client(w: World) -> Any:
-    """A JWKSClient serving one EC public key, from memory (no HTTP)."""
-    import json
-
+def _ec_pem() -> bytes:
+    """A fresh P-256 private key (ES256), as PEM."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from cnop.auth import JWKSClient, JWTKey, KeySet
-
-    pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+    return ec.generate_private_key(ec.SECP256R1()).private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    document = json.dumps(KeySet(JWTKey.from_pem(pem, algorithm="ES256", kid="k1")).jwks())
+
+
+def _ec_jwk() -> dict[str, Any]:
+    """The public JWK of a fresh ES256 key."""
+    from cnop.auth import JWTKey
+
+    jwk: dict[str, Any] = JWTKey.from_pem(_ec_pem(), algorithm="ES256", kid="k1").public_jwk()
+    return jwk
+
+
+def _jwks_client(w: World) -> Any:
+    """A JWKSClient serving one EC public key, from memory (no HTTP)."""
+    import json
+
+    from cnop.auth import JWKSClient
+
+    document = json.dumps({"keys": [_ec_jwk()]})
     body = document.encode()
     return JWKSClient("https://auth.invalid/jwks.json", fetch=lambda url, timeout: body)
 
@@ -419,11 +431,12 @@ OVERRIDES: dict[str, Callable[[World], dict[str, Any]]] = {
         "signer": _hmac_key().signer,
     },
     "JWTKey.hmac": lambda w: {"secret": SECRET},
-    "JWTKey.from_pem": lambda w: {
-        "pem": "-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n",
-        "algorithm": "RS256",
-        "kid": "k1",
-    },
+    "JWTKey.from_pem": lambda w: {"pem": _ec_pem(), "algorithm": "ES256", "kid": "k1"},
+    "JWTKey.from_jwk": lambda w: {"data": _ec_jwk()},
+    "JWKSClient": lambda w: {"url": "https://auth.invalid/jwks.json"},
+    "GatewaySigner.from_env": lambda w: {"environ": {"GATEWAY_SIGNING_SECRET": SECRET}},
+    "TokenSettings.from_env": lambda w: {"environ": {"JWT_SECRET_KEY": SECRET}},
+    "UserContext.from_headers": lambda w: {"headers": _CALLER},
     "TokenSettings": lambda w: {"keys": w.instances["KeySet"]},
     "TokenManager": lambda w: {"settings": w.instances["TokenSettings"]},
     "TokenManager.verify_access_token": lambda w: {"token": "not.a.token"},
@@ -484,6 +497,12 @@ OVERRIDES: dict[str, Callable[[World], dict[str, Any]]] = {
 }
 for _name in MODELS:
     OVERRIDES.setdefault(_name, MODELS[_name])
+for _name in ("TokenClaims", "AccessToken", "TokenPair"):
+    # A valid object, so that the other arguments (strict, context, ...) are swept too.
+    OVERRIDES[f"{_name}.model_validate"] = lambda w, _n=_name: {"obj": MODELS[_n](w)}
+    OVERRIDES[f"{_name}.model_validate_json"] = lambda w, _n=_name: {
+        "json_data": _cls("cnop.auth", _n)(**MODELS[_n](w)).model_dump_json()
+    }
 # The async forms take the same arguments as the sync ones.
 for _name in list(OVERRIDES):
     if "DAO" in _name or _name.startswith("TransactionManager"):
