@@ -91,6 +91,10 @@ def test_token_claims_model_validate_raises_the_same_typed_error() -> None:
         TokenClaims.model_validate({**CLAIMS, "jti": None})
     with pytest.raises(CNOPValidationException):
         TokenClaims.model_validate_json('{"sub": "alice_01"}')
+    texts = {name: str(value) for name, value in CLAIMS.items()}
+    with pytest.raises(CNOPValidationException) as caught:
+        TokenClaims.model_validate_strings({**texts, "iat": "yesterday"})
+    assert _fields(caught.value) == {"iat"}
 
 
 def test_a_token_response_error_never_quotes_the_token() -> None:

@@ -52,3 +52,10 @@ class AuthModel(BaseModel):
             return super().model_validate_json(json_data, *args, **kwargs)
         except ValidationError as exc:
             raise validation_error(cls.__name__, exc) from None
+
+    @classmethod
+    def model_validate_strings(cls: type[_M], obj: Any, *args: Any, **kwargs: Any) -> _M:
+        try:
+            return super().model_validate_strings(obj, *args, **kwargs)
+        except ValidationError as exc:
+            raise validation_error(cls.__name__, exc) from None
