@@ -6,9 +6,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict, Field, model_validator
 
 from cnop.auth.identity import username_problem
+from cnop.auth.models import AuthModel
 from cnop.exceptions import CNOPValidationException, FieldConstraints, UserRole
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -43,17 +44,33 @@ _GRANTS: dict[UserRole, frozenset[UserRole]] = {
 }
 
 
-class UserContext(BaseModel):
-    """The caller of one request. ``user_id`` and ``role`` are set when ``authenticated``."""
+class UserContext(AuthModel):
+    """The caller of one request. ``user_id`` and ``role`` are set when ``authenticated``.
+
+    Built from values of the wrong type, or with ``authenticated`` not matching the
+    presence of ``user_id`` and ``role``, it raises ``CNOPValidationException``.
+    """
 
     model_config = ConfigDict(frozen=True)
 
-    authenticated: bool = False
-    user_id: str | None = None
+    #: Strict: a string such as "yes" or "false" is refused, never read as a flag.
+    authenticated: bool = Field(default=False, strict=True)
+    user_id: str | None = Field(default=None, min_length=1, max_length=128)
     role: UserRole | None = None
     request_id: str | None = None
     source: str | None = None
     auth_service: str | None = None
+
+    @model_validator(mode="after")
+    def _user_matches_authentication(self) -> UserContext:
+        # The rule from_headers applies: an authenticated caller has a user id and a role,
+        # an anonymous one has neither (a half-filled context is a bug, never a caller).
+        has_user = (self.user_id is not None, self.role is not None)
+        if self.authenticated and not all(has_user):
+            raise ValueError("authenticated is true but the user id or role is missing")
+        if not self.authenticated and any(has_user):
+            raise ValueError("authenticated is false but a user id or role is present")
+        return self
 
     def has_role(self, role: UserRole | str) -> bool:
         """Whether the caller is authenticated with ``role`` or a role implying it."""

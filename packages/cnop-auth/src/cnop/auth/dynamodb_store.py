@@ -25,6 +25,7 @@ except ImportError as exc:  # the dynamodb extra is not installed
     ) from exc
 
 from cnop.auth import store_core
+from cnop.auth.arguments import require_callable
 from cnop.exceptions import (
     CNOPConfigurationException,
     CNOPDatabaseOperationException,
@@ -71,7 +72,7 @@ class DynamoDBRevocationStore:
             raise CNOPConfigurationException("table_name must be a DynamoDB table name")
         self._table = table_name
         self._client: Any = client if client is not None else boto3.client("dynamodb")
-        self._clock = clock
+        self._clock = require_callable(clock, "clock", "() -> epoch seconds")
 
     @staticmethod
     def create_table(table_name: str, *, client: Any = None) -> None:

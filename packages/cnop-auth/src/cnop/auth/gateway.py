@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
 import secrets
 import time
@@ -20,6 +19,7 @@ from datetime import timedelta
 from typing import Any, NoReturn
 
 from cnop.auth import security_events
+from cnop.auth.arguments import require_callable
 from cnop.auth.context import (
     CONTEXT_HEADERS,
     NONCE_HEADER,
@@ -29,6 +29,7 @@ from cnop.auth.context import (
     lowercase_keys,
     valid_request_id,
 )
+from cnop.auth.environment import env_text, environment
 from cnop.auth.nonces import InMemoryNonceStore, NonceStore
 from cnop.auth.secret_strength import require_strong_secret
 from cnop.exceptions import (
@@ -109,6 +110,7 @@ class GatewaySigner:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._secret = require_strong_secret(SECRET_VARIABLE, secret)
+        require_callable(clock, "clock", "() -> epoch seconds")
         if not isinstance(max_skew, timedelta) or not timedelta(seconds=1) <= max_skew <= timedelta(
             minutes=15
         ):
@@ -129,8 +131,7 @@ class GatewaySigner:
         cls, environ: Mapping[str, str] | None = None, *, nonces: NonceStore | None = None
     ) -> GatewaySigner:
         """A signer keyed by ``GATEWAY_SIGNING_SECRET`` (32+ random bytes)."""
-        env = os.environ if environ is None else environ
-        return cls(env.get(SECRET_VARIABLE, ""), nonces=nonces)
+        return cls(env_text(environment(environ), SECRET_VARIABLE), nonces=nonces)
 
     def sign(
         self,

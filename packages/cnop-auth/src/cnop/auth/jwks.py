@@ -17,12 +17,14 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from cnop.auth.arguments import require_callable
 from cnop.auth.keys import JWTKey, KeySet
 from cnop.auth.security_events import auth_log
 from cnop.exceptions import (
     CNOPConfigurationException,
     CNOPException,
     CNOPServiceUnavailableException,
+    CNOPValidationException,
 )
 from cnop.logging import LogAction
 
@@ -75,8 +77,10 @@ class JWKSClient:
         self._ttl = ttl.total_seconds()
         self._min_refetch = min_refetch_interval.total_seconds()
         self._timeout = timeout.total_seconds()
+        if fetch is not None:
+            require_callable(fetch, "fetch", "(url, timeout) -> bytes")
         self._fetch: Fetcher = fetch if fetch is not None else _http_get
-        self._clock = clock
+        self._clock = require_callable(clock, "clock", "() -> monotonic seconds")
         self._lock = threading.Lock()  # the cached state; never held across a fetch
         self._fetching = threading.Lock()  # one fetch at a time
         self._keys: KeySet | None = None
@@ -91,8 +95,10 @@ class JWKSClient:
         """The current keys; fetched first when stale, or when ``kid`` is new to them.
 
         One thread fetches at a time; while it does, the others go on with the cached keys
-        (or, before the first good fetch, wait for it).
+        (or, before the first good fetch, wait for it). A ``kid`` that is neither text nor
+        ``None`` raises ``CNOPValidationException``.
         """
+        _require_kid(kid)
         with self._lock:
             due = self._needs_fetch(kid)
             cached = self._keys
@@ -115,6 +121,7 @@ class JWKSClient:
 
     async def keys_async(self, kid: str | None = None) -> KeySet:
         """:meth:`keys` without blocking the event loop (a fetch runs in a worker thread)."""
+        _require_kid(kid)
         # Never wait for the lock on the event loop: if it is busy, the worker thread waits.
         if self._lock.acquire(blocking=False):
             try:
@@ -175,6 +182,11 @@ def parse_jwks(document: bytes) -> KeySet:
     if not isinstance(entries, list) or not 1 <= len(entries) <= MAX_KEYS:
         raise CNOPConfigurationException(f'The JWKS must be {{"keys": [1-{MAX_KEYS} keys]}}')
     return KeySet.verifying(JWTKey.from_jwk(entry) for entry in entries)
+
+
+def _require_kid(kid: object) -> None:
+    if kid is not None and not isinstance(kid, str):
+        raise CNOPValidationException.for_field("kid", "must be a string or None")
 
 
 def _check_url(url: Any) -> str:

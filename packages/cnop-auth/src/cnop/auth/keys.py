@@ -47,7 +47,7 @@ class JWTKey:
         variable: str = "JWT_SECRET_KEY",
     ) -> JWTKey:
         """A shared-secret key; ``variable`` names the secret's setting in error messages."""
-        if algorithm not in HMAC_ALGORITHMS:
+        if not isinstance(algorithm, str) or algorithm not in HMAC_ALGORITHMS:
             raise CNOPConfigurationException(
                 f"{algorithm!r} is not an HMAC algorithm; use one of {sorted(HMAC_ALGORITHMS)}",
                 details={"variable": "JWT_ALGORITHM"},
@@ -63,7 +63,7 @@ class JWTKey:
         cls, pem: str | bytes, *, algorithm: str, kid: str, variable: str = "JWT_PRIVATE_KEY"
     ) -> JWTKey:
         """An RSA or EC key from PEM: a private key signs and verifies, a public one verifies."""
-        if algorithm not in ASYMMETRIC_ALGORITHMS:
+        if not isinstance(algorithm, str) or algorithm not in ASYMMETRIC_ALGORITHMS:
             raise CNOPConfigurationException(
                 f"{algorithm!r} is not an RSA/EC algorithm; use one of "
                 f"{sorted(ASYMMETRIC_ALGORITHMS)}",
@@ -72,6 +72,10 @@ class JWTKey:
         if not pem:
             raise CNOPConfigurationException(
                 f"{variable} is not set", details={"variable": variable}
+            )
+        if not isinstance(pem, (str, bytes)):
+            raise CNOPConfigurationException(
+                f"{variable} must be PEM text or bytes", details={"variable": variable}
             )
         key = _construct(pem, algorithm, variable)
         _check_asymmetric(key, algorithm, variable)
@@ -146,7 +150,12 @@ class KeySet:
     """
 
     def __init__(self, signing: JWTKey | None, verify_only: Iterable[JWTKey] = ()) -> None:
-        verify_only = tuple(verify_only)
+        try:
+            verify_only = tuple(verify_only)
+        except TypeError:
+            raise CNOPConfigurationException(
+                "KeySet verify_only must be an iterable of JWTKey objects"
+            ) from None
         everything = verify_only if signing is None else (signing, *verify_only)
         if not all(isinstance(k, JWTKey) for k in everything):
             raise CNOPConfigurationException("KeySet takes JWTKey objects (JWTKey.hmac/from_pem)")
@@ -187,8 +196,12 @@ class KeySet:
         return self._algorithms
 
     def for_kid(self, kid: str | None) -> JWTKey | None:
-        """The key named ``kid`` (``None``: the one key without a kid), if there is one."""
-        return self._by_kid.get(kid)
+        """The key named ``kid`` (``None``: the one key without a kid), if there is one.
+
+        A ``kid`` that is neither text nor ``None`` names no key.
+        """
+        # Checked, not trusted to the annotation: a list would raise TypeError (unhashable).
+        return self._by_kid.get(kid) if _may_name_a_key(kid) else None
 
     def jwks(self) -> dict[str, Any]:
         """``{"keys": [...]}`` with the public part of every RSA/EC key, signing key first."""
@@ -254,6 +267,10 @@ def _unusable(variable: str, algorithm: str, why: str) -> CNOPConfigurationExcep
     return CNOPConfigurationException(
         f"{variable} is not a usable {algorithm} key: {why}", details={"variable": variable}
     )
+
+
+def _may_name_a_key(kid: object) -> bool:
+    return kid is None or isinstance(kid, str)
 
 
 def _check_kid(kid: str | None, *, required: bool) -> str | None:

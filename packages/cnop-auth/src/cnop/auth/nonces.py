@@ -12,6 +12,9 @@ import time
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
+from cnop.auth.arguments import require_callable
+from cnop.auth.store_core import require_id, require_ttl_seconds
+
 
 @runtime_checkable
 class NonceStore(Protocol):
@@ -30,12 +33,19 @@ class InMemoryNonceStore:
     """A thread-safe :class:`NonceStore` for one process; entries leave when they expire."""
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
-        self._clock = clock
+        self._clock = require_callable(clock, "clock", "() -> epoch seconds")
         self._lock = threading.Lock()
         self._expiry: dict[str, float] = {}
         self._next_prune = 0.0
 
     def use_once(self, nonce: str, ttl_seconds: int) -> bool:
+        """``True`` for the first use of ``nonce`` within ``ttl_seconds``.
+
+        The same rules as the shared store: a nonce is 1-128 of ``A-Z a-z 0-9 _ -``
+        (else ``CNOPValidationException``), ``ttl_seconds`` a positive whole number.
+        """
+        require_id(nonce, "nonce")
+        ttl = require_ttl_seconds(ttl_seconds)
         now = self._clock()
         with self._lock:
             if now >= self._next_prune:
@@ -45,7 +55,7 @@ class InMemoryNonceStore:
             expiry = self._expiry.get(nonce)
             if expiry is not None and expiry > now:
                 return False
-            self._expiry[nonce] = now + ttl_seconds
+            self._expiry[nonce] = now + ttl
             return True
 
     async def use_once_async(self, nonce: str, ttl_seconds: int) -> bool:

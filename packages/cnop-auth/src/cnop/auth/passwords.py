@@ -10,7 +10,7 @@ import asyncio
 import contextvars
 import functools
 import importlib.util
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor
 from typing import Any, TypeVar
 
@@ -55,6 +55,11 @@ class PasswordManager:
         executor: Executor | None = None,
     ) -> None:
         """``executor`` runs the async variants (default: the event loop's default executor)."""
+        if isinstance(schemes, (str, bytes)) or not isinstance(schemes, Iterable):
+            # A lone name would be read letter by letter.
+            raise CNOPConfigurationException(
+                "PasswordManager schemes must be a sequence of scheme names, e.g. ('bcrypt',)"
+            )
         schemes = tuple(schemes)
         if not schemes:
             raise CNOPConfigurationException("PasswordManager needs at least one hash scheme")
@@ -72,6 +77,10 @@ class PasswordManager:
             raise CNOPConfigurationException("bcrypt_rounds must be an integer")
         if not 4 <= bcrypt_rounds <= 31:
             raise CNOPConfigurationException(f"bcrypt_rounds must be 4-31, got {bcrypt_rounds}")
+        if executor is not None and not isinstance(executor, Executor):
+            raise CNOPConfigurationException(
+                "executor must be a concurrent.futures.Executor (or None)"
+            )
         settings: dict[str, Any] = {
             "schemes": list(schemes),
             "deprecated": list(schemes[1:]),

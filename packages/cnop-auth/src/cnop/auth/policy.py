@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 from cnop.exceptions import CNOPConfigurationException, CNOPValidationException, FieldConstraints
@@ -48,8 +48,23 @@ class PasswordPolicy:
 
     @classmethod
     def for_manager(cls, manager: PasswordManager, **rules: Any) -> PasswordPolicy:
-        """The default rules (or ``rules``) with the length limit of ``manager``'s scheme."""
-        return cls(max_bytes=manager.max_password_bytes, **rules)
+        """The default rules (or ``rules``) with the length limit of ``manager``'s scheme.
+
+        Raises ``CNOPConfigurationException`` when ``manager`` is not a PasswordManager or
+        ``rules`` names something that is not a rule.
+        """
+        limit = getattr(manager, "max_password_bytes", None)
+        if isinstance(limit, bool) or not isinstance(limit, int):
+            raise CNOPConfigurationException(
+                "PasswordPolicy.for_manager needs a PasswordManager (its max_password_bytes)"
+            )
+        settable = {f.name for f in fields(cls)} - {"max_bytes"}  # max_bytes is the manager's
+        unknown = sorted(set(rules) - settable)
+        if unknown:
+            raise CNOPConfigurationException(
+                f"PasswordPolicy.for_manager: {unknown} are not rules it can set"
+            )
+        return cls(max_bytes=limit, **rules)
 
     def validate(self, password: Any, username: str | None = None) -> None:
         """Raise ``CNOPValidationException`` listing every rule ``password`` breaks.

@@ -25,6 +25,7 @@ except ImportError as exc:  # the redis extra is not installed
     ) from exc
 
 from cnop.auth import store_core
+from cnop.auth.arguments import require_callable
 from cnop.exceptions import (
     CNOPConfigurationException,
     CNOPDatabaseOperationException,
@@ -86,7 +87,7 @@ class _RedisStore:
         self._async_client = async_client
         self._prefix = store_core.require_prefix(self.default_prefix if prefix is None else prefix)
         self._target = target
-        self._clock = clock
+        self._clock = require_callable(clock, "clock", "() -> epoch seconds")
 
     @classmethod
     def from_url(cls: type[_S], url: str, *, prefix: str | None = None) -> _S:
@@ -263,9 +264,8 @@ class RedisNonceStore(_RedisStore):
         return f"{self._prefix}:{store_core.require_id(nonce, 'nonce')}"
 
     def _expiry(self, ttl_seconds: int) -> datetime:
-        if isinstance(ttl_seconds, bool) or not isinstance(ttl_seconds, int) or ttl_seconds < 1:
-            raise CNOPConfigurationException("ttl_seconds must be a positive whole number")
-        return datetime.fromtimestamp(self._clock() + ttl_seconds, tz=timezone.utc)
+        ttl = store_core.require_ttl_seconds(ttl_seconds)
+        return datetime.fromtimestamp(self._clock() + ttl, tz=timezone.utc)
 
 
 def _parse_url(url: str) -> tuple[str, bool, str]:

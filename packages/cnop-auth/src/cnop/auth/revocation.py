@@ -14,6 +14,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from cnop.auth.arguments import require_callable
+from cnop.auth.store_core import require_expiry
+from cnop.exceptions import CNOPValidationException
+
 
 @runtime_checkable
 class RevocationList(Protocol):
@@ -117,18 +121,22 @@ class InMemoryRevocationList:
     """A thread-safe :class:`RevocationList` for one process; entries leave when they expire."""
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
-        self._clock = clock
+        self._clock = require_callable(clock, "clock", "() -> epoch seconds")
         self._lock = threading.Lock()
         self._expiry: dict[str, float] = {}
         self._next_prune = 0.0
 
     def is_revoked(self, jti: str) -> bool:
+        _require_entry_id(jti)
         now = self._clock()
         with self._lock:
             expiry = self._expiry.get(jti)
             return expiry is not None and expiry > now
 
     def revoke(self, jti: str, expires_at: datetime) -> bool:
+        """Revoke ``jti`` until ``expires_at`` (an aware datetime); atomic in this process."""
+        _require_entry_id(jti)
+        until = require_expiry(expires_at).timestamp()
         now = self._clock()
         with self._lock:
             if now >= self._next_prune:
@@ -136,7 +144,7 @@ class InMemoryRevocationList:
             expiry = self._expiry.get(jti)
             if expiry is not None and expiry > now:
                 return False
-            self._expiry[jti] = expires_at.timestamp()
+            self._expiry[jti] = until
             return True
 
     def __len__(self) -> int:
@@ -147,3 +155,14 @@ class InMemoryRevocationList:
         # An expired token is refused anyway; forgetting it keeps memory bounded.
         self._expiry = {jti: exp for jti, exp in self._expiry.items() if exp > now}
         self._next_prune = now + 60.0
+
+
+#: A token id, or ``sid:`` and a session id (:data:`SESSION_PREFIX`).
+_MAX_ENTRY_ID = 256
+
+
+def _require_entry_id(jti: object) -> None:
+    if not isinstance(jti, str) or not 1 <= len(jti) <= _MAX_ENTRY_ID:
+        raise CNOPValidationException.for_field(
+            "jti", f"must be a string of 1-{_MAX_ENTRY_ID} characters"
+        )

@@ -37,8 +37,9 @@ _MIN_DISTINCT_CHARACTERS = 8
 def require_strong_secret(variable: str, value: str | bytes | None) -> bytes:
     """Return ``value`` as bytes, or raise ``CNOPConfigurationException`` naming ``variable``.
 
-    Refused: missing or empty, shorter than 32 bytes, a known placeholder, a filler with
-    almost no distinct characters, or an estimated entropy under 128 bits (see
+    Refused: not text or bytes, text with no UTF-8 form or with whitespace around it,
+    missing or empty, shorter than 32 bytes, a known placeholder, a filler with almost no
+    distinct characters, or an estimated entropy under 128 bits (see
     :func:`estimated_entropy_bits`). The message never contains the value.
     """
     if value is not None and not isinstance(value, (str, bytes)):
@@ -47,7 +48,21 @@ def require_strong_secret(variable: str, value: str | bytes | None) -> bytes:
         )
     if value is None or len(value) == 0:
         raise CNOPConfigurationException(f"{variable} is not set", details={"variable": variable})
-    raw = value.encode("utf-8") if isinstance(value, str) else bytes(value)
+    if isinstance(value, str) and value != value.strip():
+        # Almost always a newline kept from a file or a paste: a service that strips it
+        # and one that does not would hold different keys, and refuse each other's tokens.
+        raise CNOPConfigurationException(
+            f"{variable} has leading or trailing whitespace (a newline from a file?); remove it",
+            details={"variable": variable},
+        )
+    try:
+        raw = value.encode("utf-8") if isinstance(value, str) else bytes(value)
+    except UnicodeEncodeError:
+        # An unpaired surrogate (from a JSON "\ud800" escape, say) has no UTF-8 form.
+        raise CNOPConfigurationException(
+            f"{variable} is not valid text: it contains an unpaired surrogate",
+            details={"variable": variable},
+        ) from None
     if len(raw) < MIN_SECRET_BYTES:
         raise CNOPConfigurationException(
             f"{variable} is too short: it has {len(raw)} bytes, at least {MIN_SECRET_BYTES} "

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
+from cnop.auth.environment import env_text, environment
 from cnop.auth.keys import HMAC_ALGORITHMS, SUPPORTED_ALGORITHMS, JWTKey, KeySet
 from cnop.exceptions import CNOPConfigurationException
 
@@ -82,15 +83,15 @@ class TokenSettings:
         ``JWT_ACCESS_TOKEN_EXPIRE_MINUTES`` (30), ``JWT_REFRESH_TOKEN_EXPIRE_DAYS`` (7),
         ``JWT_SESSION_LIFETIME_DAYS`` (30), ``JWT_ISSUER`` (cnop-auth), ``JWT_AUDIENCE`` (cnop).
         """
-        env = os.environ if environ is None else environ
-        algorithm = env.get("JWT_ALGORITHM", "").strip() or DEFAULT_ALGORITHM
+        env = environment(environ)
+        algorithm = env_text(env, "JWT_ALGORITHM").strip() or DEFAULT_ALGORITHM
         if algorithm not in SUPPORTED_ALGORITHMS:
             raise CNOPConfigurationException(
                 f"JWT_ALGORITHM must be one of {sorted(SUPPORTED_ALGORITHMS)}, got {algorithm!r}",
                 details={"variable": "JWT_ALGORITHM"},
             )
         if algorithm in HMAC_ALGORITHMS:
-            keys = KeySet(JWTKey.hmac(env.get("JWT_SECRET_KEY", ""), algorithm=algorithm))
+            keys = KeySet(JWTKey.hmac(env_text(env, "JWT_SECRET_KEY"), algorithm=algorithm))
         else:
             keys = _asymmetric_keys(env, algorithm)
         return cls(
@@ -110,8 +111,8 @@ class TokenSettings:
                     env, "JWT_SESSION_LIFETIME_DAYS", DEFAULT_SESSION_DAYS, MAX_LIFETIME.days
                 )
             ),
-            issuer=env.get("JWT_ISSUER", "").strip() or DEFAULT_ISSUER,
-            audience=env.get("JWT_AUDIENCE", "").strip() or DEFAULT_AUDIENCE,
+            issuer=env_text(env, "JWT_ISSUER").strip() or DEFAULT_ISSUER,
+            audience=env_text(env, "JWT_AUDIENCE").strip() or DEFAULT_AUDIENCE,
         )
 
 
@@ -121,15 +122,15 @@ def _field(name: str, message: str) -> CNOPConfigurationException:
     )
 
 
-def _asymmetric_keys(env: Mapping[str, str], algorithm: str) -> KeySet:
-    kid = env.get("JWT_KEY_ID", "").strip()
+def _asymmetric_keys(env: Mapping[str, Any], algorithm: str) -> KeySet:
+    kid = env_text(env, "JWT_KEY_ID").strip()
     if not kid:
         raise CNOPConfigurationException(
             f"JWT_KEY_ID is not set (required for {algorithm})", details={"variable": "JWT_KEY_ID"}
         )
-    signing = JWTKey.from_pem(env.get("JWT_PRIVATE_KEY", ""), algorithm=algorithm, kid=kid)
+    signing = JWTKey.from_pem(env_text(env, "JWT_PRIVATE_KEY"), algorithm=algorithm, kid=kid)
     previous: list[JWTKey] = []
-    raw = env.get("JWT_PREVIOUS_PUBLIC_KEYS", "").strip()
+    raw = env_text(env, "JWT_PREVIOUS_PUBLIC_KEYS").strip()
     if raw:
         try:
             table = json.loads(raw)
@@ -149,8 +150,8 @@ def _asymmetric_keys(env: Mapping[str, str], algorithm: str) -> KeySet:
     return KeySet(signing, previous)
 
 
-def _positive_int(env: Mapping[str, str], name: str, default: int, maximum: int) -> int:
-    raw = env.get(name, "").strip()
+def _positive_int(env: Mapping[str, Any], name: str, default: int, maximum: int) -> int:
+    raw = env_text(env, name).strip()
     if not raw:
         return default
     # ASCII digits only: int() also reads other scripts' digits, full-width digits and

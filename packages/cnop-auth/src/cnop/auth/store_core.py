@@ -39,6 +39,13 @@ def require_expiry(expires_at: object) -> datetime:
     return expires_at
 
 
+def require_ttl_seconds(ttl_seconds: object) -> int:
+    """``ttl_seconds`` if it is a positive whole number, else ``CNOPConfigurationException``."""
+    if isinstance(ttl_seconds, bool) or not isinstance(ttl_seconds, int) or ttl_seconds < 1:
+        raise CNOPConfigurationException("ttl_seconds must be a positive whole number")
+    return ttl_seconds
+
+
 def ttl_ms(expires_at: datetime, now: float) -> int:
     """Milliseconds until ``expires_at``, at least one second (an entry must land)."""
     return max(1000, math.ceil((expires_at.timestamp() - now) * 1000))

@@ -15,11 +15,13 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from pydantic import ValidationError
-
 from cnop.auth.claims import TokenClaims, TokenType
 from cnop.auth.keys import JWTKey, KeySet
-from cnop.exceptions import CNOPTokenExpiredException, CNOPTokenInvalidException
+from cnop.exceptions import (
+    CNOPTokenExpiredException,
+    CNOPTokenInvalidException,
+    CNOPValidationException,
+)
 
 # Far enough for any real token, near enough that datetime conversion cannot overflow.
 _MAX_TIMESTAMP = 253402300799  # 9999-12-31T23:59:59Z
@@ -131,8 +133,8 @@ def check_claims(
         return TokenClaims.model_validate(
             {**claims, "iat": _utc(iat), "nbf": _utc(nbf), "exp": _utc(exp), **extra}
         )
-    except ValidationError as exc:
-        fields = sorted({str(err["loc"][0]) for err in exc.errors() if err["loc"]})
+    except CNOPValidationException as exc:
+        fields = sorted({str(err.get("field", "")).split(".")[0] for err in exc.errors})
         raise invalid(f"bad or missing claims: {', '.join(fields)}") from None
 
 

@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 from jose import jws
 
 from cnop.auth import security_events
+from cnop.auth.arguments import require_callable
 from cnop.auth.claims import AccessToken, TokenClaims, TokenPair, TokenType
 from cnop.auth.identity import require_role_value, require_username
 from cnop.auth.keys import KeySet
@@ -88,6 +89,14 @@ class TokenManager:
             )
         if on_refresh is not None and not callable(on_refresh):
             raise CNOPConfigurationException("on_refresh must be callable: username -> role")
+        if key_source is not None and not (
+            callable(getattr(key_source, "keys", None))
+            and callable(getattr(key_source, "keys_async", None))
+        ):
+            raise CNOPConfigurationException(
+                "key_source must be a JWKSClient (keys and keys_async)"
+            )
+        require_callable(clock, "clock", "() -> epoch seconds")
         self._settings = settings
         self._keys: KeySet = settings.keys
         self._store: RevocationStore = as_store(
