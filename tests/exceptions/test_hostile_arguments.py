@@ -133,3 +133,13 @@ def test_an_env_that_is_not_a_mapping_is_a_configuration_error(env: Any, resolve
     assert caught.value.details == {"variable": "env"}
     with pytest.raises(CNOPConfigurationException, match="env must be a mapping"):
         resolve(env, "us-east-1" if resolve is not dynamodb_endpoint_url else "http://h:1")
+
+
+def test_a_message_of_a_str_subclass_with_a_broken_str_is_kept_as_text() -> None:
+    class Text(str):
+        def __str__(self) -> str:
+            raise RuntimeError("no str")
+
+    exc = CNOPException(Text("boom"))
+    assert exc.message == "boom"
+    assert type(exc.message) is str

@@ -121,3 +121,10 @@ def test_instruments_made_directly_check_their_definition(
 def test_a_valid_instrument_made_directly_keeps_its_labels() -> None:
     made = Counter("cnop.test.direct", "", "", ["side"], None)  # type: ignore[arg-type]
     assert made.labels == ("side",)
+
+
+@pytest.mark.parametrize("success", ["false", "true", 1, math.nan, [True], None])
+def test_audit_record_counts_only_true_as_a_success(captured: CapturedLines, success: Any) -> None:
+    AuditLogger().record(AuditEvent.LOGIN_FAILURE, user="alice", success=success)
+    (line,) = captured.records()
+    assert (line["success"], line["outcome"], line["level"]) == (False, "failure", "WARNING")

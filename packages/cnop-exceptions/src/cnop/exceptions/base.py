@@ -77,7 +77,8 @@ class CNOPException(Exception):
 def _text(value: object) -> str:
     """``value`` as text, never raising (a broken ``__str__`` gives the type's name)."""
     if isinstance(value, str):
-        return str(value)  # a str subclass becomes a plain str: it pickles and compares
+        # A plain str, also for a subclass (whose own __str__ is not trusted to work).
+        return str.__str__(value)
     try:
         return str(value)
     except Exception:

@@ -74,17 +74,26 @@ class AuditLogger:
             if isinstance(name, AuditEvent)
             else LogAction.ERROR
         )
-        outcome = "success" if success else "failure"
+        # Only True is a success: a failed login logged with success="false" (truthy) must
+        # not read as a success in the audit trail.
+        ok = success is True
+        if not isinstance(success, bool):
+            report_once(  # type: ignore[unreachable]
+                f"audit-success:{type(success).__name__}",
+                f"AuditLogger.record() got success={type(success).__name__}, not a bool; "
+                "recorded as a failure",
+            )
+        outcome = "success" if ok else "failure"
         message = f"audit {getattr(name, 'value', name)}: {outcome}"
         if reason:
             message = f"{message} ({reason})"
-        schema = {"event": name, "success": bool(success), "outcome": outcome, "reason": reason}
+        schema = {"event": name, "success": ok, "outcome": outcome, "reason": reason}
         request_id = fields.pop("request_id", None)
         # The schema's fields win over extra fields of the same name. Extra "action" or
         # "message" fields stay in the fields, where the formatter keeps them as
         # field_<name> and marks the line with a log_warning, as for any logger.
         self._log._emit(
-            "INFO" if success else "WARNING",
+            "INFO" if ok else "WARNING",
             action,
             message,
             user,
