@@ -1,5 +1,5 @@
 """Arguments of the wrong type or shape for the state machine, backoff, cache, health checks
-and table helpers: each is refused with a typed CNOP error that names it.
+and table functions: each is refused with a typed CNOP error that names it.
 """
 
 from __future__ import annotations
@@ -255,7 +255,7 @@ async def test_health_checks_refuse_clients_of_the_other_flavour(
         await async_redis.aclose()
 
 
-# table helpers ----------------------------------------------------------------------------
+# table functions ---------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("bad", ["users", None, 5, {"users": "u"}, object()])

@@ -1,6 +1,6 @@
-"""Values of the wrong type given to the logging helpers and the metric constructors.
+"""Values of the wrong type given to the logging functions and the metric constructors.
 
-Helpers that run on the way to a log line never raise; constructors refuse what they
+Functions that run on the way to a log line never raise; constructors refuse what they
 cannot use with a CNOPValidationException that names the argument.
 """
 
