@@ -15,6 +15,7 @@ When Redis is down or slow, reads go to DynamoDB and the log says so (action
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,7 +25,11 @@ from cnop.data.core.paging import DEFAULT_PAGE_SIZE, Page
 from cnop.data.dao import AssetDAO
 from cnop.data.models import Asset, AssetCreate, AssetUpdate
 from cnop.data.validation import validate_asset_id
-from cnop.exceptions import CNOPConfigurationException, CNOPEntityValidationException
+from cnop.exceptions import (
+    CNOPConfigurationException,
+    CNOPEntityValidationException,
+    CNOPValidationException,
+)
 from cnop.logging import BaseLogger, LogAction, LoggerName, metrics
 
 __all__ = ["AsyncCachedAssetDAO", "CachedAssetDAO"]
@@ -55,12 +60,58 @@ def _redis_errors() -> tuple[type[BaseException], ...]:
     return (RedisError, OSError, TimeoutError)
 
 
+#: The commands the cached DAOs call on their Redis client.
+_REDIS_METHODS = ("register_script", "hget", "pipeline", "delete")
+# Printable ASCII without spaces: a prefix ends up in every key, on every Redis node.
+_PREFIX = re.compile(r"[!-~]{1,100}")
+
+
+def _checked_redis(redis: Any, *, asynchronous: bool) -> Any:
+    """``redis`` if it looks like the client the DAO needs (sync or ``redis.asyncio``)."""
+    wanted = "a redis.asyncio client" if asynchronous else "a redis.Redis (or RedisCluster) client"
+    missing = [m for m in _REDIS_METHODS if not callable(getattr(redis, m, None))]
+    if missing:
+        raise CNOPConfigurationException(
+            f"redis: must be {wanted}, not {type(redis).__name__} (it has no {missing[0]}())"
+        )
+    # The other flavour has the same methods but would never be awaited (or be awaited
+    # when it must not): refuse the known mix-up by the client's module.
+    if type(redis).__module__.startswith("redis.asyncio") != asynchronous:
+        raise CNOPConfigurationException(f"redis: must be {wanted}, not {type(redis).__name__}")
+    return redis
+
+
+def _checked_assets(assets: Any, cls: type[Any]) -> Any:
+    if not isinstance(assets, cls):
+        raise CNOPConfigurationException(
+            f"assets: must be an {cls.__name__}, not {type(assets).__name__}"
+        )
+    return assets
+
+
+def _checked_asset(asset: object) -> Asset:
+    """``asset`` if it is an Asset whose id is one (a model_construct copy is checked too)."""
+    if not isinstance(asset, Asset):
+        raise CNOPValidationException.for_field(
+            "asset", f"must be an Asset, not {type(asset).__name__}"
+        )
+    validate_asset_id(asset.asset_id)
+    version = asset.version
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise CNOPValidationException.for_field("asset", "version must be an integer, 1 or more")
+    return asset
+
+
 class _CacheCore:
     """What both cached DAOs share: keys, encoding, logging."""
 
     def __init__(self, ttl_seconds: int, prefix: str) -> None:
         if isinstance(ttl_seconds, bool) or not isinstance(ttl_seconds, int) or ttl_seconds < 1:
             raise CNOPConfigurationException("ttl_seconds: must be a positive integer")
+        if not isinstance(prefix, str) or not _PREFIX.fullmatch(prefix):
+            raise CNOPConfigurationException(
+                "prefix: must be 1-100 printable ASCII characters without spaces"
+            )
         self.ttl_seconds = ttl_seconds
         self.prefix = prefix
         self.errors = _redis_errors()
@@ -104,13 +155,14 @@ class CachedAssetDAO:
     def __init__(
         self, assets: AssetDAO, redis: Any, *, ttl_seconds: int = 300, prefix: str = "cnop:asset:"
     ) -> None:
-        self.assets = assets
-        self._redis = redis
         self._core = _CacheCore(ttl_seconds, prefix)
+        self.assets: AssetDAO = _checked_assets(assets, AssetDAO)
+        self._redis = _checked_redis(redis, asynchronous=False)
         self._set = redis.register_script(_SET_IF_NEWER)
 
     def remember(self, asset: Asset) -> None:
         """Cache ``asset`` unless a newer version is cached already."""
+        asset = _checked_asset(asset)
         try:
             self._set(keys=[self._core.key(asset.asset_id)], args=self._core.set_args(asset))
         except self._core.errors as exc:
@@ -202,13 +254,14 @@ class AsyncCachedAssetDAO:
         ttl_seconds: int = 300,
         prefix: str = "cnop:asset:",
     ) -> None:
-        self.assets = assets
-        self._redis = redis
         self._core = _CacheCore(ttl_seconds, prefix)
+        self.assets: AsyncAssetDAO = _checked_assets(assets, AsyncAssetDAO)
+        self._redis = _checked_redis(redis, asynchronous=True)
         self._set = redis.register_script(_SET_IF_NEWER)
 
     async def remember(self, asset: Asset) -> None:
         """Cache ``asset`` unless a newer version is cached already."""
+        asset = _checked_asset(asset)
         try:
             await self._set(keys=[self._core.key(asset.asset_id)], args=self._core.set_args(asset))
         except self._core.errors as exc:

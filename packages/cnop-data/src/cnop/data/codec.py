@@ -13,7 +13,7 @@ something else) is a CNOPDatabaseOperationException naming the attribute.
 
 from __future__ import annotations
 
-import sys
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -23,7 +23,7 @@ from operator import attrgetter
 from typing import Any, Generic, TypeVar
 
 from cnop.data.models import CNOPModel
-from cnop.exceptions import CNOPDatabaseOperationException
+from cnop.exceptions import CNOPDatabaseOperationException, CNOPValidationException
 
 __all__ = [
     "BOOL",
@@ -67,23 +67,47 @@ class FieldCodec:
 
 
 def format_timestamp(value: datetime) -> str:
-    """``2026-01-02T03:04:05.000006Z`` (fixed width, UTC)."""
+    """``2026-01-02T03:04:05.000006Z`` (fixed width, UTC).
+
+    ``value`` must be an aware datetime (another offset is converted to UTC); a naive one
+    would be read as the machine's local time, so it raises CNOPValidationException.
+    """
+    if not isinstance(value, datetime) or value.utcoffset() is None:
+        raise CNOPValidationException.for_field(
+            "timestamp", f"must be an aware datetime (UTC), not {_kind(value)}"
+        )
     if value.tzinfo is not timezone.utc:
         value = value.astimezone(timezone.utc)
     return value.isoformat(timespec="microseconds")[:-6] + "Z"  # drop "+00:00"
 
 
-if sys.version_info >= (3, 11):
+# Exactly what format_timestamp writes: ASCII digits, microseconds, "Z".
+_WRITTEN = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")
 
-    def parse_timestamp(text: str) -> datetime:
-        """The aware UTC datetime of a string written by :func:`format_timestamp`."""
-        return datetime.fromisoformat(text)  # reads the "Z" itself since 3.11
 
-else:
+def parse_timestamp(text: str) -> datetime:
+    """The aware UTC datetime of a string written by :func:`format_timestamp`.
 
-    def parse_timestamp(text: str) -> datetime:
-        """The aware UTC datetime of a string written by :func:`format_timestamp`."""
+    Any other form (no ``Z``, another offset, whitespace, other digits) raises
+    CNOPValidationException: a naive datetime read back would fail later, when it is
+    compared with an aware one.
+    """
+    if not isinstance(text, str) or not _WRITTEN.fullmatch(text):
+        raise CNOPValidationException.for_field(
+            "timestamp", f"must be written as {'2026-01-02T03:04:05.000006Z'!r}, not {_kind(text)}"
+        )
+    try:
         return datetime.fromisoformat(text[:-1]).replace(tzinfo=timezone.utc)
+    except ValueError:  # e.g. month 13
+        raise CNOPValidationException.for_field("timestamp", "is not a valid date") from None
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, str):
+        return repr(value if len(value) <= 40 else value[:40] + "...")
+    if isinstance(value, datetime):
+        return "a naive datetime"
+    return f"a {type(value).__name__}"
 
 
 STR = FieldCodec("S")
@@ -157,7 +181,13 @@ class ItemMapper(Generic[M]):
                 raw = attribute[tag]
                 values[name] = raw if parse is None else parse(raw)
                 found.add(name)
-        except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
+        except (
+            KeyError,
+            ValueError,
+            TypeError,
+            ArithmeticError,
+            CNOPValidationException,
+        ) as exc:
             raise self._corrupt(f"attribute {name!r} has the wrong type") from exc
         if len(found) < len(values):
             missing = sorted(n for n, v in values.items() if v is _MISSING)

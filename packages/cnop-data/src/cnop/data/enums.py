@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import Enum
 from types import MappingProxyType
 
-from cnop.exceptions import CNOPInvalidStateTransitionException, UserRole
+from cnop.exceptions import CNOPInvalidStateTransitionException, CNOPValidationException, UserRole
 
 __all__ = [
     "ORDER_TRANSITIONS",
@@ -95,20 +95,53 @@ ORDER_TRANSITIONS: MappingProxyType[OrderStatus, frozenset[OrderStatus]] = Mappi
 )
 
 
+def _order_status(field: str, value: object) -> OrderStatus:
+    """``value`` as an OrderStatus: a member, or exactly a member's value as text.
+
+    Anything else (another type, a value with whitespace, another case) raises
+    CNOPValidationException naming ``field`` and the statuses there are.
+    """
+    if isinstance(value, OrderStatus):
+        return value
+    if type(value) is str and value in _BY_VALUE:
+        return _BY_VALUE[value]
+    shown = (
+        repr(value if len(value) <= 30 else value[:30] + "...")
+        if isinstance(value, str)
+        else f"a {type(value).__name__}"
+    )
+    raise CNOPValidationException.for_field(
+        field, f"must be an order status ({', '.join(_BY_VALUE)}), got {shown}"
+    )
+
+
+_BY_VALUE = {s.value: s for s in OrderStatus}
+
+
 def can_transition(current: OrderStatus, new: OrderStatus) -> bool:
-    """Whether the state machine allows ``current`` → ``new``."""
-    return new in ORDER_TRANSITIONS[current]
+    """Whether the state machine allows ``current`` → ``new``.
+
+    Each is an OrderStatus or its value as text; anything else raises
+    CNOPValidationException.
+    """
+    return _order_status("new", new) in ORDER_TRANSITIONS[_order_status("current", current)]
 
 
 def check_transition(current: OrderStatus, new: OrderStatus) -> None:
-    """Raise CNOPInvalidStateTransitionException unless ``current`` → ``new`` is allowed."""
-    if not can_transition(current, new):
+    """Raise CNOPInvalidStateTransitionException unless ``current`` → ``new`` is allowed.
+
+    A value that is no order status raises CNOPValidationException, as for
+    :func:`can_transition`.
+    """
+    was, to = _order_status("current", current), _order_status("new", new)
+    if to not in ORDER_TRANSITIONS[was]:
         raise CNOPInvalidStateTransitionException(
-            f"An order cannot move from {current.value} to {new.value}",
-            details={"from": current.value, "to": new.value},
+            f"An order cannot move from {was.value} to {to.value}",
+            details={"from": was.value, "to": to.value},
         )
 
 
 def allowed_previous_statuses(new: OrderStatus) -> frozenset[OrderStatus]:
     """The statuses from which an order may move to ``new`` (empty for ``pending``)."""
-    return frozenset(s for s, targets in ORDER_TRANSITIONS.items() if new in targets)
+    to = _order_status("new", new)
+    return frozenset(s for s, targets in ORDER_TRANSITIONS.items() if to in targets)

@@ -105,6 +105,37 @@ def checked_deadline(deadline: object) -> float:
     return float(deadline)
 
 
+def checked_dependencies(client: Any, redis: Any, *, asynchronous: bool) -> None:
+    """Refuse a ``client`` or ``redis`` that cannot be asked, or of the other flavour.
+
+    A sync check given a ``redis.asyncio`` client would report a PING it never awaited as
+    fine; an async one given a sync client would report every answer as an error. Both
+    are wiring mistakes, refused with CNOPValidationException rather than reported as the
+    health of a dependency.
+    """
+    flavour = "an async (aiobotocore)" if asynchronous else "a boto3"
+    if not callable(getattr(client, "describe_table", None)):
+        raise CNOPValidationException.for_field(
+            "client", f"must be {flavour} DynamoDB client, not {type(client).__name__}"
+        )
+    module = type(client).__module__
+    if (module == "botocore.client") if asynchronous else module.startswith("aiobotocore"):
+        raise CNOPValidationException.for_field(
+            "client", f"must be {flavour} DynamoDB client, not {module}.{type(client).__name__}"
+        )
+    if redis is None:
+        return
+    wanted = "a redis.asyncio client" if asynchronous else "a redis.Redis (or RedisCluster) client"
+    if not callable(getattr(redis, "ping", None)):
+        raise CNOPValidationException.for_field(
+            "redis", f"must be {wanted} or None, not {type(redis).__name__}"
+        )
+    if type(redis).__module__.startswith("redis.asyncio") != asynchronous:
+        raise CNOPValidationException.for_field(
+            "redis", f"must be {wanted} or None, not {type(redis).__name__}"
+        )
+
+
 def _probe_options(deadline: float) -> dict[str, Any]:
     """Config options of the probe client: one attempt whose connect + read fit the deadline."""
     half = max(deadline / 2, 0.01)
@@ -353,10 +384,13 @@ def check_health(
     retries whose timeouts fit ``deadline`` (seconds, default 2). A table is unhealthy
     when it is missing, not active, keyed differently from what cnop.data needs
     (``wrong_schema``), unreachable or slower than the deadline (``timeout``). Raises
-    only for bad arguments (CNOPValidationException / CNOPConfigurationException).
+    only for bad arguments (CNOPValidationException / CNOPConfigurationException),
+    among them a ``client`` without ``describe_table``, a ``redis`` without ``ping`` and
+    an async client of either kind.
     """
     seconds = checked_deadline(deadline)
     tables = checked_tables(tables)
+    checked_dependencies(client, redis, asynchronous=False)
     end = time.monotonic() + seconds
     probe = _sync_probe_client(client, seconds)
     futures: dict[str, Future[_Outcome]] = {
@@ -425,10 +459,12 @@ async def async_check_health(
 ) -> HealthReport:
     """The same checks with an aiobotocore client (and ``redis.asyncio``), as parallel tasks.
 
-    Calls still running at ``deadline`` are cancelled and reported ``timeout``.
+    Calls still running at ``deadline`` are cancelled and reported ``timeout``. Bad
+    arguments raise as for :func:`check_health` (here a sync client of either kind is one).
     """
     seconds = checked_deadline(deadline)
     tables = checked_tables(tables)
+    checked_dependencies(client, redis, asynchronous=True)
     end = time.monotonic() + seconds
     outcomes: dict[str, _Outcome | None] = dict.fromkeys(
         [f"dynamodb:{n}" for n in tables.all()] + ["redis"]

@@ -111,7 +111,11 @@ def _checked_timeout(timeout: object) -> float:
 
 
 def table_definitions(tables: TableNames) -> list[dict[str, Any]]:
-    """CreateTable parameters for the users, orders and inventory tables."""
+    """CreateTable parameters for the users, orders and inventory tables.
+
+    ``tables`` is checked as by :func:`checked_tables`.
+    """
+    tables = checked_tables(tables)
     return [
         _definition(tables.users, _GSIS["users"]),
         _definition(tables.orders, _GSIS["orders"]),
@@ -122,6 +126,13 @@ def table_definitions(tables: TableNames) -> list[dict[str, Any]]:
 # schema comparison (pure: a definition above against a DescribeTable "Table") -----------
 
 
+def _entries(value: object) -> list[Mapping[str, Any]]:
+    """The mappings of a described list (a malformed entry counts as an empty one)."""
+    if not isinstance(value, (list, tuple)):
+        return []
+    return [v if isinstance(v, Mapping) else {} for v in value]
+
+
 def _keys(schema: Sequence[Mapping[str, Any]]) -> str:
     return "(" + ", ".join(f"{k.get('AttributeName')} {k.get('KeyType')}" for k in schema) + ")"
 
@@ -130,19 +141,40 @@ def _pairs(schema: Sequence[Mapping[str, Any]]) -> list[tuple[Any, Any]]:
     return [(k.get("AttributeName"), k.get("KeyType")) for k in schema]
 
 
+def _checked_definition(definition: object) -> Mapping[str, Any]:
+    if not isinstance(definition, Mapping) or not all(
+        isinstance(definition.get(k), list)
+        for k in ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes")
+    ):
+        raise CNOPValidationException.for_field(
+            "definition", "must be one of the mappings table_definitions() returns"
+        )
+    return definition
+
+
 def schema_problems(definition: Mapping[str, Any], table: Mapping[str, Any]) -> list[str]:
     """What keeps the described ``table`` from serving as ``definition`` (empty: fine).
 
     Compared: the key schema, the type of every key attribute, and each GSI's presence,
     key schema and projection. Extra GSIs, billing mode and throughput are not compared:
     they do not change what cnop.data reads and writes.
+
+    ``definition`` must come from :func:`table_definitions` and ``table`` be a mapping
+    (CNOPValidationException otherwise); malformed parts of ``table`` are reported as
+    differences, never raised.
     """
+    definition = _checked_definition(definition)
+    if not isinstance(table, Mapping):
+        raise CNOPValidationException.for_field(
+            "table", f"must be a DescribeTable 'Table' mapping, not {type(table).__name__}"
+        )
     want_types = {
         a["AttributeName"]: a["AttributeType"] for a in definition["AttributeDefinitions"]
     }
     have_types = {
         a.get("AttributeName"): a.get("AttributeType")
-        for a in table.get("AttributeDefinitions") or []
+        for a in _entries(table.get("AttributeDefinitions"))
+        if _hashable(a.get("AttributeName"))
     }
     problems: list[str] = []
 
@@ -159,8 +191,12 @@ def schema_problems(definition: Mapping[str, Any], table: Mapping[str, Any]) -> 
                     f"but cnop.data needs {want_types[name]}"
                 )
 
-    compare("key schema", definition["KeySchema"], table.get("KeySchema") or [])
-    indexes = {i.get("IndexName"): i for i in table.get("GlobalSecondaryIndexes") or []}
+    compare("key schema", definition["KeySchema"], _entries(table.get("KeySchema")))
+    indexes = {
+        i.get("IndexName"): i
+        for i in _entries(table.get("GlobalSecondaryIndexes"))
+        if _hashable(i.get("IndexName"))
+    }
     for want in definition["GlobalSecondaryIndexes"]:
         name = want["IndexName"]
         have = indexes.get(name)
@@ -170,12 +206,23 @@ def schema_problems(definition: Mapping[str, Any], table: Mapping[str, Any]) -> 
                 "add it with UpdateTable or recreate the table)"
             )
             continue
-        compare(f"index '{name}' key schema", want["KeySchema"], have.get("KeySchema") or [])
-        projection = (have.get("Projection") or {}).get("ProjectionType", "unknown")
+        compare(f"index '{name}' key schema", want["KeySchema"], _entries(have.get("KeySchema")))
+        shape = have.get("Projection")
+        projection = (
+            shape.get("ProjectionType", "unknown") if isinstance(shape, Mapping) else "unknown"
+        )
         needed = want["Projection"]["ProjectionType"]
         if projection != needed:
             problems.append(f"index '{name}' projects {projection} but cnop.data needs {needed}")
     return problems
+
+
+def _hashable(value: object) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
 
 
 def _refuse(definitions: Sequence[Mapping[str, Any]], found: Mapping[str, Any]) -> None:

@@ -52,9 +52,15 @@ def _preview(value: str) -> str:
 
 
 def _lookup(
-    env: Mapping[str, str] | None, explicit: object, argument: str, variables: tuple[str, ...]
+    env: object, explicit: object, argument: str, variables: tuple[str, ...]
 ) -> tuple[str, object] | None:
     """(where it came from, the raw value) of the first setting present, else None."""
+    if env is not None and not isinstance(env, Mapping):
+        raise CNOPConfigurationException(
+            "env must be a mapping of environment variable names to values (such as "
+            f"os.environ), not {type(env).__name__}",
+            details={"variable": "env"},
+        )
     if explicit is not None:
         return argument, explicit
     source = os.environ if env is None else env

@@ -15,6 +15,13 @@ class CNOPException(Exception):
     override the message, add structured ``details`` and override ``retryable``.
     ``str(exc)`` is the message. Instances pickle intact. Example:
     ``raise CNOPUserNotFoundException("User 'alice' not found", details={"username": "alice"})``.
+
+    Constructing one never raises, whatever it is given: it is usually built while
+    another error is being handled, and a failure here would replace that error. So a
+    message that is not text becomes its ``str()``; ``details`` that is not a mapping is
+    kept as ``{"value": details}`` (text, numbers and booleans as they are, anything else
+    as its ``repr()``), and mapping keys that are not text become their ``str()``;
+    ``retryable`` other than True or False keeps the class default.
     """
 
     code: ClassVar[str] = "CNOP_ERROR"
@@ -31,9 +38,9 @@ class CNOPException(Exception):
         details: Mapping[str, Any] | None = None,
         retryable: bool | None = None,
     ) -> None:
-        self.message: str = message if message is not None else self.default_message
-        self.details: dict[str, Any] = dict(details) if details else {}
-        self.retryable: bool = self.default_retryable if retryable is None else retryable
+        self.message: str = self.default_message if message is None else _text(message)
+        self.details: dict[str, Any] = _details(details)
+        self.retryable: bool = retryable if isinstance(retryable, bool) else self.default_retryable
         super().__init__(self.message)
 
     @property
@@ -65,6 +72,38 @@ class CNOPException(Exception):
             "details": dict(self.details),
             "retryable": self.retryable,
         }
+
+
+def _text(value: object) -> str:
+    """``value`` as text, never raising (a broken ``__str__`` gives the type's name)."""
+    if isinstance(value, str):
+        # A plain str, also for a subclass (whose own __str__ is not trusted to work).
+        return str.__str__(value)
+    try:
+        return str(value)
+    except Exception:
+        return f"<{type(value).__name__}>"
+
+
+def _shown(value: object) -> Any:
+    """A non-mapping ``details`` value as stored: JSON scalars as they are, else a repr."""
+    if isinstance(value, (str, int, float)):  # bool is an int
+        return value
+    try:
+        return repr(value)
+    except Exception:
+        return f"<{type(value).__name__}>"
+
+
+def _details(details: object) -> dict[str, Any]:
+    if details is None:
+        return {}
+    if isinstance(details, Mapping):
+        try:
+            return {k if isinstance(k, str) else _text(k): v for k, v in details.items()}
+        except Exception:  # a mapping that fails to iterate is kept as its repr
+            return {"value": _shown(details)}
+    return {"value": _shown(details)}
 
 
 def _rebuild(

@@ -5,7 +5,8 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
-from cnop.exceptions.base import CNOPException
+from cnop.exceptions.base import CNOPException, _text
+from cnop.exceptions.validation import CNOPValidationException
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 DEFAULT_TYPE_BASE = "urn:cnop:problem:"
@@ -17,7 +18,7 @@ def to_problem(
     *,
     request_id: str | None = None,
     instance: str | None = None,
-    type_base: str = DEFAULT_TYPE_BASE,
+    type_base: str | None = DEFAULT_TYPE_BASE,
 ) -> dict[str, Any]:
     """Render ``exc`` as a problem document that is safe to send to the caller.
 
@@ -28,7 +29,19 @@ def to_problem(
     Example: ``to_problem(CNOPUserNotFoundException("User 'bob' not found"), request_id="r-1")``
     gives ``{"type": "urn:cnop:problem:user-not-found", "status": 404, "code": "USER_NOT_FOUND",
     "title": "User not found", "detail": "User 'bob' not found", "request_id": "r-1", ...}``.
+
+    ``type_base`` None means :data:`DEFAULT_TYPE_BASE`; any other value that is not text
+    raises :class:`~cnop.exceptions.CNOPValidationException` (a programming error, found
+    on the first error rendered). ``request_id`` and ``instance`` that are not text are
+    rendered as their ``str()``, so an error handler always gets a document.
     """
+    if type_base is None:
+        type_base = DEFAULT_TYPE_BASE
+    elif not isinstance(type_base, str):
+        raise CNOPValidationException.for_field(
+            "type_base",
+            f"must be text such as {DEFAULT_TYPE_BASE!r}, not {type(type_base).__name__}",
+        )
     if isinstance(exc, CNOPException):
         code, status, retryable = exc.code, exc.status, exc.retryable
         safe = exc.client_safe
@@ -55,7 +68,7 @@ def to_problem(
         problem["title"] = status.phrase
         problem["detail"] = _GENERIC_DETAIL
     if instance is not None:
-        problem["instance"] = instance
+        problem["instance"] = _text(instance)
     if request_id is not None:
-        problem["request_id"] = request_id
+        problem["request_id"] = _text(request_id)
     return problem

@@ -55,14 +55,15 @@ def is_valid_request_id(value: object) -> bool:
 def request_id_from_header(value: str | bytes | None) -> str:
     """The incoming ``X-Request-ID`` value if it is acceptable, otherwise a new id.
 
-    A malformed header from outside is replaced, never trusted and never an error.
+    A malformed header from outside is replaced, never trusted and never an error; so is
+    a value of any other type.
     """
-    if isinstance(value, bytes):
+    if isinstance(value, (bytes, bytearray)):
         try:
             value = value.decode("ascii")
         except UnicodeDecodeError:
             return new_request_id()
-    if value is not None:
+    if isinstance(value, str):
         value = value.strip()
         if is_valid_request_id(value):
             return value

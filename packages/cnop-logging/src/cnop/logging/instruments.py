@@ -13,6 +13,7 @@ reported once on stderr and the measurement is dropped, never raised.
 from __future__ import annotations
 
 import itertools
+import math
 import re
 import threading
 from collections.abc import Sequence
@@ -49,6 +50,8 @@ class _Instrument:
     def __init__(
         self, name: str, unit: str, description: str, labels: tuple[str, ...], otel: Any
     ) -> None:
+        # Made directly or through Metrics: the same checks either way.
+        labels = _checked(name, unit, description, labels, None)
         self.name, self.unit, self.description, self.labels = name, unit, description, labels
         self._label_names = frozenset(labels)
         self._otel = otel
@@ -198,29 +201,43 @@ def _checked(
         raise CNOPValidationException.for_field("unit", "must be ASCII, at most 63 characters")
     if not isinstance(description, str):
         raise CNOPValidationException.for_field("description", "must be a string")
-    if isinstance(labels, str):
+    label_names = _names(labels)
+    if len(set(label_names)) != len(label_names):
+        raise CNOPValidationException.for_field("labels", "names must not repeat")
+    if buckets is not None:
+        bounds = _sequence("buckets", buckets, "numbers")
+        if (
+            not bounds
+            or not all(_is_finite_number(b) for b in bounds)
+            or any(a >= b for a, b in itertools.pairwise(bounds))
+        ):
+            raise CNOPValidationException.for_field(
+                "buckets", "must be a non-empty, strictly increasing sequence of finite numbers"
+            )
+    return label_names
+
+
+def _sequence(field: str, value: object, of: str) -> tuple[Any, ...]:
+    """``value`` as a tuple when it is a list, tuple or other sequence (not text or bytes)."""
+    if isinstance(value, (str, bytes, bytearray)) or not isinstance(value, Sequence):
         raise CNOPValidationException.for_field(
-            "labels", "must be a sequence of names, not one string"
+            field, f"must be a list or tuple of {of}, not {type(value).__name__}"
         )
-    label_names = tuple(labels)
+    return tuple(value)
+
+
+def _names(labels: object) -> tuple[str, ...]:
+    label_names = _sequence("labels", labels, "label names")
     for label in label_names:
         if not isinstance(label, str) or not _LABEL_NAME.fullmatch(label):
             raise CNOPValidationException.for_field(
                 "labels", f"{label!r:.40} is not a valid label name (letters, digits, _)"
             )
-    if len(set(label_names)) != len(label_names):
-        raise CNOPValidationException.for_field("labels", "names must not repeat")
-    if buckets is not None:
-        bounds = list(buckets)
-        if (
-            not bounds
-            or not all(isinstance(b, (int, float)) for b in bounds)
-            or any(a >= b for a, b in itertools.pairwise(bounds))
-        ):
-            raise CNOPValidationException.for_field(
-                "buckets", "must be a non-empty, strictly increasing sequence of numbers"
-            )
     return label_names
+
+
+def _is_finite_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 #: The facade every cnop package uses: ``metrics.counter(...)``, ``metrics.histogram(...)``.

@@ -289,7 +289,13 @@ def _mask_userinfo(match: re.Match[str]) -> str:
 
 
 def mask_text(text: str) -> str:
-    """``text`` with credentials, JWTs and the values of secret keys masked."""
+    """``text`` with credentials, JWTs and the values of secret keys masked.
+
+    Never raises: a value that is not a ``str`` is masked as its text (bytes decoded as
+    Latin-1, anything else its ``str()``), since this runs on the way to a log line.
+    """
+    if not isinstance(text, str):  # a str subclass (a str enum) keeps its own text
+        text = _key_text(text)  # type: ignore[unreachable]
     # Cheap checks first: most texts contain none of the patterns' anchors.
     if text.isalnum() or not text:
         return text
