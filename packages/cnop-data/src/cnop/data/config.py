@@ -65,7 +65,9 @@ class TableNames:
     @classmethod
     def from_env(cls, prefix: str = "", environ: Mapping[str, str] | None = None) -> TableNames:
         """Names from ``USERS_TABLE``/``ORDERS_TABLE``/``INVENTORY_TABLE``, with ``prefix``."""
-        env = os.environ if environ is None else environ
+        env = _environment(environ)
+        if not isinstance(prefix, str):
+            raise CNOPConfigurationException("the table prefix must be text")
         return cls(
             users=prefix + env.get("USERS_TABLE", "users"),
             orders=prefix + env.get("ORDERS_TABLE", "orders"),
@@ -74,6 +76,19 @@ class TableNames:
 
     def all(self) -> tuple[str, str, str]:
         return (self.users, self.orders, self.inventory)
+
+
+def _environment(environ: object) -> Mapping[str, str]:
+    """``environ`` (default ``os.environ``) if it is a mapping of text to text."""
+    env = os.environ if environ is None else environ
+    if not isinstance(env, Mapping):
+        raise CNOPConfigurationException("environ must be a mapping of variable names to text")
+    bad = [k for k, v in env.items() if not isinstance(k, str) or not isinstance(v, str)]
+    if bad:
+        raise CNOPConfigurationException(
+            "environ must map text to text", details={"variable": str(bad[0])[:64]}
+        )
+    return env
 
 
 def _is_local(settings: DataSettings) -> bool:
@@ -216,7 +231,9 @@ class DataSettings:
         raises ``CNOPConfigurationException`` naming the variable or argument, and never
         repeats an endpoint URL (it may hold a secret).
         """
-        env = os.environ if environ is None else environ
+        env = _environment(environ)
+        if not isinstance(table_prefix, str):
+            raise CNOPConfigurationException("table_prefix must be text")
         secret = env.get("CNOP_CURSOR_SECRET")
         overrides = dict(overrides)
         region = _resolved(find_aws_region, env, overrides.pop("region", None))
@@ -296,6 +313,8 @@ def _client_identity(settings: DataSettings) -> tuple[Any, ...]:
 
 def dynamodb_client(settings: DataSettings | None = None) -> DynamoDBClient:
     """The process-wide boto3 DynamoDB client for ``settings`` (thread-safe, made once)."""
+    if settings is not None and not isinstance(settings, DataSettings):
+        raise CNOPConfigurationException("settings must be a DataSettings")
     settings = settings or DataSettings.from_env()
     identity = _client_identity(settings)
     client = _clients.get(identity)
