@@ -313,3 +313,48 @@ def test_settings_come_from_the_environment_at_start_up(
     app.include_router(health_router(service="user_service"))
     with TestClient(app) as client:
         assert client.get("/health/ready").status_code == 200
+
+
+def test_readiness_is_503_within_the_deadline_when_dynamodb_is_unreachable(
+    data_settings: DataSettings, unused_tcp_port: int
+) -> None:
+    dead = DataSettings.from_env(
+        {}, region="us-east-1", endpoint_url=f"http://127.0.0.1:{unused_tcp_port}"
+    ).with_tables(data_settings.tables)
+    app = FastAPI(lifespan=cnop_lifespan(dead))
+    app.include_router(health_router(service="user_service", deadline=1.0))
+    with TestClient(app) as client:
+        ready, live = client.get("/health/ready"), client.get("/health/live")
+    assert ready.status_code == 503
+    statuses = {ready.json()["checks"][f"dynamodb:{n}"] for n in dead.tables.all()}
+    assert statuses <= {"unreachable", "timeout"}
+    assert live.status_code == 200
+
+
+def test_a_failing_start_up_of_the_apps_own_lifespan_leaves_nothing_open(
+    data_settings: DataSettings,
+) -> None:
+    opened: list[DataState] = []
+
+    @asynccontextmanager
+    async def broken(app: FastAPI) -> AsyncIterator[None]:
+        opened.append(getattr(app.state, STATE_KEY))
+        raise RuntimeError("the app's own start-up failed")
+        yield  # pragma: no cover
+
+    app = make_app(data_settings, lifespan=broken)
+    with pytest.raises(RuntimeError, match="own start-up"), TestClient(app):
+        pass
+    assert len(opened) == 1
+    assert not hasattr(app.state, STATE_KEY)
+
+
+def test_an_app_started_twice_opens_fresh_clients_each_time(data_settings: DataSettings) -> None:
+    app = make_app(data_settings)
+    states: list[DataState] = []
+    for _ in range(2):
+        with TestClient(app) as client:
+            states.append(getattr(app.state, STATE_KEY))
+            assert client.get("/health/ready").status_code == 200
+    assert states[0].client is not states[1].client
+    assert states[0].async_client is not states[1].async_client

@@ -11,8 +11,9 @@ fixtures are there in every test without an import::
   ``AWS_ENDPOINT_URL_DYNAMODB`` when set; otherwise a DynamoDB Local started for the
   session (Java and ``DynamoDBLocal.jar``, found in ``CNOP_DYNAMODB_LOCAL_DIR`` or where
   the repository's server tooling installs it) and stopped by PID at the end; otherwise,
-  with a warning, moto's in-process mock (the ``testing`` extra; sync clients only, and
-  less strict than DynamoDB).
+  with a warning, moto's in-process mock (the ``testing`` extra; sync clients only, less
+  strict than DynamoDB, and it intercepts every boto3 call of the process while the
+  session lasts).
 - ``cnop_data_settings``: :class:`~cnop.data.DataSettings` naming three tables created for
   this test under a unique prefix, deleted afterwards.
 - ``cnop_tables``: the :class:`~cnop.data.TableNames` of those tables.
@@ -227,7 +228,7 @@ def cnop_dynamodb() -> Iterator[TestDynamoDB]:
 
 
 def _session_dynamodb() -> Iterator[TestDynamoDB]:
-    given = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
+    given = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB", "").strip()
     if given:
         yield TestDynamoDB("environment", given, os.environ.get("AWS_REGION") or _REGION)
         return
@@ -238,9 +239,13 @@ def _session_dynamodb() -> Iterator[TestDynamoDB]:
         return
     try:
         server = start_dynamodb_local(jar_dir)
-    except CNOPConfigurationException as exc:
-        yield from _fallback(exc.message)
-        return
+    except CNOPConfigurationException:
+        # Once more: the free port may have been taken between choosing and binding it.
+        try:
+            server = start_dynamodb_local(jar_dir)
+        except CNOPConfigurationException as exc:
+            yield from _fallback(exc.message)
+            return
     try:
         yield TestDynamoDB("dynamodb-local", server.url)
     finally:
