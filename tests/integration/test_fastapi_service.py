@@ -1,5 +1,5 @@
 """A service as an adopter writes it: cnop.data.fastapi + cnop.auth.fastapi + per-user locks,
-tested with the packages' own testing helpers against DynamoDB Local."""
+tested with the packages' own testing modules against DynamoDB Local."""
 
 # No `from __future__ import annotations`: FastAPI evaluates the endpoints' annotations.
 
