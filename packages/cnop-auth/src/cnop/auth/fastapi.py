@@ -17,10 +17,10 @@ Needs the ``fastapi`` extra; nothing else in ``cnop.auth`` imports FastAPI.
 # and the role dependency's annotation refers to a local name.
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Literal
 
 try:
-    from fastapi import Depends, FastAPI, Request, Response
+    from fastapi import Depends, FastAPI, HTTPException, Request, Response
     from fastapi.responses import JSONResponse
     from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 except ImportError as exc:  # the fastapi extra is not installed
@@ -34,6 +34,7 @@ from cnop.auth.tokens import TokenManager
 from cnop.exceptions import (
     PROBLEM_CONTENT_TYPE,
     CNOPAuthenticationException,
+    CNOPClientException,
     CNOPConfigurationException,
     CNOPException,
     UserRole,
@@ -50,24 +51,53 @@ class FastAPIAuth:
 
     With ``gateway`` set, a request carrying ``X-Gateway-Signature`` is authenticated by
     its signed headers; otherwise, with ``tokens`` set, by ``Authorization: Bearer``.
+
+    ``errors`` chooses how a refusal (401, 403, a failing revocation store) is answered:
+    ``"problem"`` (default) raises the ``CNOPException``, rendered as problem+json by
+    :func:`add_problem_handler`; ``"detail"`` raises FastAPI's ``HTTPException``, answered
+    as ``{"detail": "<message>"}`` like the original CNOP services (no handler needed;
+    a 5xx shows a generic message, never its internal details).
     """
 
     def __init__(
-        self, *, tokens: TokenManager | None = None, gateway: GatewaySigner | None = None
+        self,
+        *,
+        tokens: TokenManager | None = None,
+        gateway: GatewaySigner | None = None,
+        errors: Literal["problem", "detail"] = "problem",
     ) -> None:
         if tokens is None and gateway is None:
             raise CNOPConfigurationException(
                 "FastAPIAuth needs a TokenManager, a GatewaySigner or both"
             )
+        if errors not in ERROR_STYLES:
+            raise CNOPConfigurationException(
+                f"errors must be one of {', '.join(map(repr, ERROR_STYLES))}"
+            )
         self._tokens = tokens
         self._gateway = gateway
+        self._errors = errors
 
     async def current_user(
         self,
         request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> UserContext:
-        """The authenticated caller; 401 (problem document) when there is none."""
+        """The authenticated caller; 401 (problem document or ``detail``) when there is none."""
+        try:
+            return await self._authenticate(request, credentials)
+        except CNOPException as exc:
+            raise self._answer(exc) from None
+
+    def _answer(self, exc: CNOPException) -> Exception:
+        """What the dependency raises for ``exc`` in the chosen error style."""
+        if self._errors == "problem":
+            return exc
+        return as_http_exception(exc)
+
+    async def _authenticate(
+        self, request: Request, credentials: HTTPAuthorizationCredentials | None
+    ) -> UserContext:
         headers = request.headers
         if self._gateway is not None and SIGNATURE_HEADER in headers:
             context = await self._gateway.authenticate_async(
@@ -99,9 +129,32 @@ class FastAPIAuth:
         async def dependency(
             user: Annotated[UserContext, Depends(self.current_user)],
         ) -> UserContext:
-            return require_role(user, wanted)
+            try:
+                return require_role(user, wanted)
+            except CNOPException as exc:
+                raise self._answer(exc) from None
 
         return dependency
+
+
+#: The error styles of :class:`FastAPIAuth`.
+ERROR_STYLES = ("problem", "detail")
+
+
+def as_http_exception(exc: CNOPException) -> HTTPException:
+    """``exc`` as FastAPI's ``HTTPException``: ``{"detail": message}`` with its status.
+
+    A client error (4xx) shows its message; an internal one only a generic sentence.
+    A 401 carries ``WWW-Authenticate: Bearer``.
+    """
+    status = exc.status_code
+    detail = exc.message if isinstance(exc, CNOPClientException) else _GENERIC.get(status, _ERROR)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return HTTPException(status_code=status, detail=detail, headers=headers)
+
+
+_ERROR = "Internal server error"
+_GENERIC = {503: "Service temporarily unavailable"}
 
 
 def request_target(request: Request) -> str:
