@@ -22,7 +22,7 @@ from cnop.data import (
     dynamodb_client,
 )
 from cnop.data.aio import open_async_client
-from cnop.exceptions import CNOPValidationException
+from cnop.exceptions import CNOPConfigurationException, CNOPValidationException
 
 COUNT = 250
 
@@ -101,7 +101,7 @@ def _tampered(cursor: str) -> list[str]:
     flipped = bytearray(raw)
     flipped[-3] ^= 0x01  # inside the key: points elsewhere, MAC no longer matches
     mac_flipped = bytearray(raw)
-    mac_flipped[0] ^= 0x80
+    mac_flipped[4] ^= 0x80  # the MAC (bytes 0-3 name the signing secret)
 
     def encode(data: bytes) -> str:
         return base64.urlsafe_b64encode(data).decode().rstrip("=")
@@ -143,14 +143,14 @@ def test_a_cursor_from_another_listing_or_secret_is_refused(
     # Another inventory table (another deployment's listing) ...
     with pytest.raises(CNOPValidationException, match="cursor"):
         AssetDAO(settings=data_settings).list_assets(limit=10, cursor=own)
-    # ... or another signing secret.
+    # ... or another signing secret: the server's configuration, not the client's fault.
     other = DataSettings.from_env(
         region=inventory.region,
         endpoint_url=inventory.endpoint_url,
         tables=inventory.tables,
         cursor_secret=b"another-secret-of-32-bytes-long!",
     )
-    with pytest.raises(CNOPValidationException, match="cursor"):
+    with pytest.raises(CNOPConfigurationException, match="CNOP_CURSOR_SECRET"):
         AssetDAO(settings=other).list_assets(limit=10, cursor=own)
 
 

@@ -115,13 +115,13 @@ def test_a_filled_order_cannot_be_cancelled(
     placed = flows.place_limit_order(name, _limit("buy", asset, "1", "5"))
     assert placed.order is not None
     orders = OrderDAO(settings=data_settings)
-    # Another service triggers the order through the state machine. Completing it is a
-    # fill, which must settle the hold in the same transaction: the DAO refuses it.
-    for status in ("triggered", "processing"):
-        orders.update_status(placed.order.order_id, status)
-    with pytest.raises(CNOPInvalidStateTransitionException, match="holds funds"):
-        orders.update_status(placed.order.order_id, "completed")
-    with pytest.raises(CNOPInvalidStateTransitionException, match="processing to cancelled"):
+    # Completing a held order is a fill, which settles the hold in the same transaction:
+    # the DAO refuses every status change of it; the fill flow completes it.
+    for status in ("triggered", "processing", "completed"):
+        with pytest.raises(CNOPInvalidStateTransitionException, match="holds funds"):
+            orders.update_status(placed.order.order_id, status)
+    flows.fill_order(placed.order.order_id, "5")
+    with pytest.raises(CNOPInvalidStateTransitionException, match="completed to cancelled"):
         flows.cancel_order(name, placed.order.order_id)
     assert BalanceDAO(settings=data_settings).get_balance(name).balance == Decimal(95)
     # An order that did complete (written through the DAO, holding nothing) stays completed.
