@@ -32,21 +32,26 @@ _PIP = re.compile(r"pip install ([^#\n`]+)")
 _REQUIREMENT = re.compile(r"""['"]?([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[([A-Za-z0-9_,-]+)\])?['"]?""")
 
 
-def readme_requirements(name: str, text: str) -> tuple[set[str], set[str]]:
-    """(extras of cnop-<name>, other distributions) named by the README's pip lines."""
+def readme_requirements(name: str, text: str) -> tuple[set[str], set[str], dict[str, set[str]]]:
+    """(extras of cnop-<name>, other distributions, other cnop-* with their extras) named by
+    the README's pip lines."""
     extras: set[str] = set()
     others: set[str] = set()
+    siblings: dict[str, set[str]] = {}
     for line in _PIP.findall(text):
         for word in line.split():
             match = _REQUIREMENT.fullmatch(word)
             if match is None or word.startswith("-"):
                 continue
             dist, wanted = match.group(1), match.group(2)
+            named = set(filter(None, (wanted or "").split(",")))
             if dist == f"cnop-{name}":
-                extras.update(filter(None, (wanted or "").split(",")))
-            elif not dist.startswith("cnop-"):
+                extras.update(named)
+            elif dist.startswith("cnop-"):
+                siblings.setdefault(dist.removeprefix("cnop-"), set()).update(named)
+            else:
                 others.add(dist)
-    return extras, others
+    return extras, others, siblings
 
 
 def in_repo_dependencies(name: str) -> list[str]:
@@ -78,11 +83,20 @@ def make_venv(tmp: Path, name: str, installer: list[str]) -> Path:
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
     text = (ROOT / "packages" / f"cnop-{name}" / "README.md").read_text(encoding="utf-8")
-    extras, others = readme_requirements(name, text)
+    extras, others, siblings = readme_requirements(name, text)
     target = str(ROOT / "packages" / f"cnop-{name}")
     if extras:
         target += f"[{','.join(sorted(extras))}]"
-    paths = [str(ROOT / "packages" / f"cnop-{dep}") for dep in in_repo_dependencies(name)]
+    needed = set(in_repo_dependencies(name))
+    for sibling in siblings:  # another cnop distribution the README tells to install
+        needed |= {sibling, *in_repo_dependencies(sibling)}
+    needed.discard(name)
+    paths = []
+    for dep in sorted(needed):
+        path = str(ROOT / "packages" / f"cnop-{dep}")
+        if siblings.get(dep):
+            path += f"[{','.join(sorted(siblings[dep]))}]"
+        paths.append(path)
     done = subprocess.run(
         [*installer, "--python", str(python), target, *paths, *sorted(others)],
         capture_output=True,
