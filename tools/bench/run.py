@@ -5,6 +5,10 @@ measures cnop against the peer a user would otherwise pick, in the same run, and
 prints both figures and their ratio. Benchmarks that need servers start their own
 through ``tools/testservers.py`` unless ``AWS_ENDPOINT_URL_DYNAMODB`` / ``REDIS_URL``
 are set.
+
+Each benchmark records its targets in ``summary`` (see ``summary.py``); the run ends with
+one table of them all. ``all`` runs every benchmark; ``--markdown=FILE`` also writes the
+table as Markdown with the date and load average of the run.
 """
 
 from __future__ import annotations
@@ -12,6 +16,12 @@ from __future__ import annotations
 import importlib.util
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the type checker sees tools/ as a package; a run has this folder on sys.path
+    from tools.bench import summary
+else:
+    import summary
 
 HERE = Path(__file__).resolve().parent
 
@@ -28,8 +38,11 @@ def _load(path: Path) -> object:
 
 def main(argv: list[str]) -> int:
     sys.path.insert(0, str(HERE.parent))  # so benchmarks can `import testservers`
+
+    markdown = [a.split("=", 1)[1] for a in argv if a.startswith("--markdown=")]
+    argv = [a for a in argv if not a.startswith("--markdown=")]
     available = {p.stem.removeprefix("bench_"): p for p in sorted(HERE.glob("bench_*.py"))}
-    names = [a for a in argv if not a.startswith("-")] or list(available)
+    names = [a for a in argv if not a.startswith("-") and a != "all"] or list(available)
     unknown = [n for n in names if n not in available]
     if unknown:
         print(
@@ -42,6 +55,12 @@ def main(argv: list[str]) -> int:
         print(f"\n=== {name} ===", flush=True)
         module = _load(available[name])
         status |= int(module.main([a for a in argv if a.startswith("-")]))  # type: ignore[attr-defined]
+    print("\n=== summary ===")
+    print(summary.conditions())
+    print(summary.table())
+    for path in markdown:
+        Path(path).write_text(summary.markdown(), encoding="utf-8")
+        print(f"(written as Markdown to {path})")
     return status
 
 
