@@ -205,6 +205,13 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one linear story
             story.say(f"the same headers naming {bob} are refused: {exc.message}")
 
         flows = TransactionManager(settings=settings, locks=locks)
+        balances, holding_dao = BalanceDAO(settings=settings), AssetBalanceDAO(settings=settings)
+
+        def now_holds(user: str) -> str:
+            cash = balances.get_balance(user).balance
+            btc = holding_dao.get_asset_balance(user, "BTC").quantity
+            return f"balance {cash} USD, holding {btc} BTC"
+
         me = context.user_id or alice
         with request_context(context.request_id, user=me):
             story.title("Deposit 10,000.00 USD (sent twice with one idempotency key)")
@@ -212,24 +219,20 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one linear story
             deposit = flows.deposit(me, "10000.00", idempotency_key=key)
             again = flows.deposit(me, "10000.00", idempotency_key=key)
             story.say(
-                f"balance {deposit.balance} USD; the repeat was replayed={again.replayed}, "
-                f"balance still {BalanceDAO(settings=settings).get_balance(me).balance} USD"
+                f"credited {deposit.amount} USD; the repeat was replayed={again.replayed}, "
+                f"balance {balances.get_balance(me).balance} USD"
             )
 
             story.title("Buy 0.05 BTC at the market price")
             bought = flows.buy(me, "BTC", "0.05")
             status = bought.order.status.value if bought.order else "-"
             story.say(
-                f"paid {-bought.amount} USD at {bought.price}; balance {bought.balance} USD, "
-                f"holding {bought.holding} BTC, order {status}"
+                f"paid {-bought.amount} USD at {bought.price}; {now_holds(me)}, order {status}"
             )
 
             story.title("Sell 0.02 BTC")
             sold = flows.sell(me, "BTC", "0.02")
-            story.say(
-                f"received {sold.amount} USD; balance {sold.balance} USD, "
-                f"holding {sold.holding} BTC"
-            )
+            story.say(f"received {sold.amount} USD; {now_holds(me)}")
 
             story.title("Try to sell 1 BTC (more than held)")
             try:
@@ -250,7 +253,7 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one linear story
                     limit_price=Decimal(62000),
                 ),
             )
-            story.say(f"held {-placed.amount} USD; balance {placed.balance} USD")
+            story.say(f"held {-placed.amount} USD; balance {balances.get_balance(me).balance} USD")
             assets = AssetDAO(settings=settings)
             btc = assets.get_asset("BTC")
             assets.update_asset("BTC", AssetUpdate(price_usd=Decimal(61000)), btc.version)
@@ -262,8 +265,7 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one linear story
             story.say(
                 f"filled at {fills[0].price}: paid {-placed.amount - fills[0].amount} USD, "
                 f"the unused {fills[0].amount} USD "
-                f"of the hold came back; balance {fills[0].balance} USD, "
-                f"holding {fills[0].holding} BTC"
+                f"of the hold came back; {now_holds(me)}"
             )
 
             story.title("A limit sell of 0.01 BTC at 90,000 expires after a second")
@@ -277,15 +279,13 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one linear story
                     expires_at=datetime.now(timezone.utc) + timedelta(seconds=1),
                 ),
             )
-            story.say(f"0.01 BTC held; holding {waiting.holding} BTC")
+            story.say(f"{-(waiting.quantity or 0)} BTC held; {now_holds(me)}")
             time.sleep(1.2)
             expired = flows.expire_limit_orders().done
             if not expired:
                 story.say("ERROR: the limit sell did not expire")
                 return 1
-            story.say(
-                f"expired: {expired[0].quantity} BTC returned; holding {expired[0].holding} BTC"
-            )
+            story.say(f"expired: {expired[0].quantity} BTC returned; {now_holds(me)}")
 
         story.title(f"20 concurrent deposits of 5.00 USD for {bob}, under the user lock")
         with ThreadPoolExecutor(20) as pool:

@@ -47,7 +47,7 @@ def test_readme_examples_run(
     assert "['confirmed'] None" in out
     assert "alice@example.com" in out
     assert "'healthy': True" in out
-    assert "completed 10.00 355.00 3.5" in out  # the limit buy filled below its limit
-    assert "True 4.5" in out  # the limit sell expired and gave its quantity back
+    assert "completed 10.00 2\n355.00 3.5\n" in out  # the limit buy filled below its limit
+    assert "True 1\n4.5\n" in out  # the limit sell expired and gave its quantity back
     if "cnop.auth" not in skipped:
         assert "True 2" in out  # the rehash on login was stored at version 2

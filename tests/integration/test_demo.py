@@ -52,7 +52,7 @@ def _run_demo(tmp_path: Path, *args: str) -> tuple[str, list[dict[str, object]]]
 def _check_story(out: str, entries: list[dict[str, object]]) -> None:
     positions = [out.index(step) for step in STEPS]
     assert positions == sorted(positions), "the steps are out of order"
-    assert "the repeat was replayed=True, balance still 10000.00 USD" in out
+    assert "credited 10000.00 USD; the repeat was replayed=True, balance 10000.00 USD" in out
     assert "paid 3200.00 USD at 64000; balance 6800.00 USD, holding 0.05 BTC" in out
     assert "received 1280.00 USD; balance 8080.00 USD, holding 0.03 BTC" in out
     assert (
@@ -64,7 +64,8 @@ def _check_story(out: str, entries: list[dict[str, object]]) -> None:
         "filled at 61000: paid 610.00 USD, the unused 10.00 USD of the hold came back; "
         "balance 7470.00 USD, holding 0.04 BTC" in out
     )
-    assert "expired: 0.01 BTC returned; holding 0.04 BTC" in out
+    assert "0.01 BTC held; balance 7470.00 USD, holding 0.03 BTC" in out
+    assert "expired: 0.01 BTC returned; balance 7470.00 USD, holding 0.04 BTC" in out
     assert "20 deposits committed, none lost: balance 100.00 USD" in out
     history = out[out.index("12. History") : out.index("13. Final")].splitlines()[1:]
     kinds = [line.split()[0] for line in history if line.strip()]

@@ -12,15 +12,18 @@ from typing import Any
 import pytest
 
 from cnop.data import (
+    AssetBalanceDAO,
     AssetCreate,
     AssetDAO,
     AsyncTransactionManager,
+    BalanceDAO,
     DataSettings,
     TransactionManager,
     UserCreate,
     UserDAO,
 )
 from cnop.data.aio import open_async_client
+from cnop.exceptions import CNOPEntityNotFoundException
 
 
 class Blocking:
@@ -81,3 +84,24 @@ def make_asset(data_settings: DataSettings) -> Callable[..., str]:
         return asset_id
 
     return make
+
+
+@pytest.fixture
+def balance_of(data_settings: DataSettings) -> Callable[[str], Decimal]:
+    """The user's USD balance as stored now (flow results say what changed, not this)."""
+    dao = BalanceDAO(settings=data_settings)
+    return lambda name: dao.get_balance(name).balance
+
+
+@pytest.fixture
+def holding_of(data_settings: DataSettings) -> Callable[[str, str], Decimal]:
+    """The user's holding of an asset as stored now (0 when there is none)."""
+    dao = AssetBalanceDAO(settings=data_settings)
+
+    def read(name: str, asset_id: str) -> Decimal:
+        try:
+            return dao.get_asset_balance(name, asset_id).quantity
+        except CNOPEntityNotFoundException:
+            return Decimal(0)
+
+    return read

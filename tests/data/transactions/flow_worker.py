@@ -41,7 +41,7 @@ def outcome(key: str, user: str, flow: str, result: FlowResult) -> dict[str, Any
         "records": sorted(
             getattr(r, "transaction_id", None) or getattr(r, "order_id", "") for r in result.records
         ),
-        "balance": str(result.balance),
+        "amount": str(result.amount),
     }
 
 

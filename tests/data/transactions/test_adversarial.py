@@ -215,7 +215,7 @@ def test_a_committed_flow_returns_its_result_when_the_lock_release_fails(
     manager = TransactionManager(settings=data_settings, locks=locks)
     result = manager.deposit(user, "25")
     assert locks.released == 1
-    assert result.balance == Decimal(25)
+    assert result.amount == Decimal(25)
     assert _balance(data_settings, user) == Decimal(25)
 
 
@@ -373,5 +373,5 @@ def test_a_committed_async_flow_returns_its_result_when_the_lock_release_fails(
 
     result = asyncio.run(deposit())
     assert locks.released == 1
-    assert result.balance == Decimal(25)
+    assert result.amount == Decimal(25)
     assert _balance(data_settings, user) == Decimal(25)

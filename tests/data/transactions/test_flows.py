@@ -41,17 +41,17 @@ def _ledgers(settings: DataSettings, name: str) -> tuple[list[Any], list[Any]]:
 
 
 def test_deposit_and_withdraw_report_what_they_wrote(
-    flows: Any, make_user: Callable[[], str], data_settings: DataSettings
+    flows: Any,
+    make_user: Callable[[], str],
+    data_settings: DataSettings,
+    balance_of: Callable[[str], Decimal],
 ) -> None:
     name = make_user()
     deposited = flows.deposit(name, "100.50")
-    assert (deposited.flow, deposited.amount, deposited.balance) == (
-        FlowType.DEPOSIT,
-        Decimal("100.50"),
-        Decimal("100.50"),
-    )
+    assert (deposited.flow, deposited.amount) == (FlowType.DEPOSIT, Decimal("100.50"))
+    assert balance_of(name) == Decimal("100.50")
     withdrawn = flows.withdraw(name, Decimal("40.25"))
-    assert (withdrawn.amount, withdrawn.balance) == (Decimal("-40.25"), Decimal("60.25"))
+    assert withdrawn.amount == Decimal("-40.25")
     assert withdrawn.balance_transaction is not None
     assert withdrawn.balance_transaction.transaction_type is TransactionType.WITHDRAW
     assert withdrawn.order is None
@@ -67,11 +67,13 @@ def test_deposit_and_withdraw_report_what_they_wrote(
     ]
 
 
-def test_buy_and_sell_move_cash_and_holding_together(
+def test_buy_and_sell_move_cash_and_holding_together(  # noqa: PLR0917 (pytest fixtures)
     flows: Any,
     make_user: Callable[[], str],
     make_asset: Callable[..., str],
     data_settings: DataSettings,
+    balance_of: Callable[[str], Decimal],
+    holding_of: Callable[[str, str], Decimal],
 ) -> None:
     name, asset = make_user(), make_asset("12.5")
     flows.deposit(name, "100")
@@ -82,7 +84,7 @@ def test_buy_and_sell_move_cash_and_holding_together(
         Decimal("3.5"),
         Decimal("12.5"),
     )
-    assert (bought.balance, bought.holding) == (Decimal("56.25"), Decimal("3.5"))
+    assert (balance_of(name), holding_of(name, asset)) == (Decimal("56.25"), Decimal("3.5"))
     assert bought.order is not None
     assert bought.order.order_type is OrderType.MARKET_BUY
     assert bought.order.status is OrderStatus.COMPLETED
@@ -94,15 +96,15 @@ def test_buy_and_sell_move_cash_and_holding_together(
 
     sold = flows.sell(name, asset, "1.25")
     assert (sold.amount, sold.quantity) == (Decimal("15.62"), Decimal("-1.25"))  # rounded down
-    assert (sold.balance, sold.holding) == (Decimal("71.87"), Decimal("2.25"))
+    assert (balance_of(name), holding_of(name, asset)) == (Decimal("71.87"), Decimal("2.25"))
 
     stored = OrderDAO(settings=data_settings).get_order(bought.order.order_id)
     assert stored == bought.order
     holding = AssetBalanceDAO(settings=data_settings).get_asset_balance(name, asset)
     assert holding.quantity == Decimal("2.25")
     cash, assets = _ledgers(data_settings, name)
-    assert sum(r.amount for r in cash) == sold.balance
-    assert sum(r.quantity for r in assets) == sold.holding
+    assert sum(r.amount for r in cash) == balance_of(name)
+    assert sum(r.quantity for r in assets) == holding.quantity
     assert len(cash) == 3
     assert len(assets) == 2
 
@@ -175,7 +177,10 @@ def _resume(op: Any, first: Any) -> Any:
 
 
 def test_a_price_change_after_the_read_is_detected_and_the_buy_fills_at_the_new_price(
-    make_user: Callable[[], str], make_asset: Callable[..., str], data_settings: DataSettings
+    make_user: Callable[[], str],
+    make_asset: Callable[..., str],
+    data_settings: DataSettings,
+    balance_of: Callable[[str], Decimal],
 ) -> None:
     flows = TransactionManager(settings=data_settings)
     name, asset = make_user(), make_asset("10")
@@ -184,8 +189,8 @@ def test_a_price_change_after_the_read_is_detected_and_the_buy_fills_at_the_new_
     snapshot_reply = flows.executor.call(next(op))
     AssetDAO(settings=data_settings).update_asset(asset, AssetUpdate(price_usd="11"), 1)
     result = flows.executor.run(_resume(op, op.send(snapshot_reply)))
-    # The write planned at 10 was refused (the asset's version changed); the retry paid 11.
-    assert (result.price, result.amount, result.balance) == (
+    # The write planned at 10 was refused (the asset's price changed); the retry paid 11.
+    assert (result.price, result.amount, balance_of(name)) == (
         Decimal(11),
         Decimal(-22),
         Decimal(78),

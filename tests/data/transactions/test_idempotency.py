@@ -63,23 +63,30 @@ def test_a_replay_is_recognised_even_when_the_flow_could_not_run_again(
 
 
 def test_a_refused_request_does_not_spend_its_key(
-    flows: Any, make_user: Callable[[], str], unique_name: Callable[[str], str]
+    flows: Any,
+    make_user: Callable[[], str],
+    unique_name: Callable[[str], str],
+    balance_of: Callable[[str], Decimal],
 ) -> None:
     name, key = make_user(), _key(unique_name)
     with pytest.raises(CNOPInsufficientBalanceException):
         flows.withdraw(name, "5", idempotency_key=key)
     flows.deposit(name, "5")
     done = flows.withdraw(name, "5", idempotency_key=key)  # DynamoDB saw the token fail before
-    assert (done.replayed, done.balance) == (False, Decimal(0))
+    assert (done.replayed, done.amount, balance_of(name)) == (False, Decimal(-5), Decimal(0))
 
 
 def test_keys_of_different_users_do_not_collide(
-    flows: Any, make_user: Callable[[], str], unique_name: Callable[[str], str]
+    flows: Any,
+    make_user: Callable[[], str],
+    unique_name: Callable[[str], str],
+    balance_of: Callable[[str], Decimal],
 ) -> None:
     key = _key(unique_name)
     alice, bob = make_user(), make_user()
-    assert flows.deposit(alice, "1", idempotency_key=key).balance == 1
-    assert flows.deposit(bob, "2", idempotency_key=key).balance == 2
+    assert not flows.deposit(alice, "1", idempotency_key=key).replayed
+    assert not flows.deposit(bob, "2", idempotency_key=key).replayed
+    assert (balance_of(alice), balance_of(bob)) == (1, 2)
 
 
 def test_after_dynamodb_forgot_the_token_the_record_still_applies_it_once(

@@ -67,16 +67,17 @@ def test_every_flow_refuses_a_deactivated_user(
 
 
 def test_a_user_deactivated_after_the_read_is_refused_at_the_write(
-    data_settings: DataSettings, make_user: Callable[[], str]
+    data_settings: DataSettings, make_user: Callable[[], str], make_asset: Callable[..., str]
 ) -> None:
     # The condition lives in the transaction, not in a read before it: deactivating the
-    # user between the flow's read and its write still refuses it.
-    name = make_user()
+    # user between the flow's read (the price) and its write still refuses it.
+    name, asset = make_user(), make_asset("2")
     manager = TransactionManager(settings=data_settings)
-    op = ops.deposit(manager.context, name, "5")
-    snapshot = manager.executor.call(next(op))
+    manager.deposit(name, "5")
+    op = ops.buy(manager.context, name, asset, "1")
+    price = manager.executor.call(next(op))
     _deactivate(data_settings, name)
-    write = op.send(snapshot)
+    write = op.send(price)
     with pytest.raises(CNOPUserInactiveException):
         manager.executor.call(write)
-    assert BalanceDAO(settings=data_settings).get_balance(name).balance == Decimal(0)
+    assert BalanceDAO(settings=data_settings).get_balance(name).balance == Decimal(5)

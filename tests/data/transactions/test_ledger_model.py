@@ -251,7 +251,7 @@ class LedgerMachine(RuleBasedStateMachine):
         outcome = self._call(user, "deposit", amount, keyed=keyed, fault=fault)
         if isinstance(outcome, FlowResult):
             self.model[user].balance += amount
-            assert outcome.balance == self.model[user].balance
+            assert outcome.amount == amount
 
     @rule(user=users, amount=amounts, keyed=st.booleans(), fault=faults)
     def withdraw(self, user: str, amount: Decimal, keyed: bool, fault: str) -> None:
@@ -260,7 +260,7 @@ class LedgerMachine(RuleBasedStateMachine):
         if isinstance(outcome, FlowResult):
             assert enough
             self.model[user].balance -= amount
-            assert outcome.balance == self.model[user].balance
+            assert outcome.amount == -amount
         elif enough:
             assert isinstance(outcome, CNOPInternalException), outcome
         else:
@@ -277,7 +277,7 @@ class LedgerMachine(RuleBasedStateMachine):
             model = self.model[user]
             model.balance -= usd
             model.holdings[asset] = model.holdings.get(asset, Decimal(0)) + quantity
-            assert (outcome.balance, outcome.holding) == (model.balance, model.holdings[asset])
+            assert (outcome.amount, outcome.quantity) == (-usd, quantity)
         elif enough:
             assert isinstance(outcome, CNOPInternalException), outcome
         else:
@@ -293,7 +293,10 @@ class LedgerMachine(RuleBasedStateMachine):
             assert enough
             model.balance += proceeds(quantity, self.prices[asset])
             model.holdings[asset] -= quantity
-            assert (outcome.balance, outcome.holding) == (model.balance, model.holdings[asset])
+            assert (outcome.amount, outcome.quantity) == (
+                proceeds(quantity, self.prices[asset]),
+                -quantity,
+            )
         elif enough:
             assert isinstance(outcome, CNOPInternalException), outcome
         else:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from cnop.data import (
+    AssetBalanceDAO,
     AssetTransactionDAO,
     BalanceDAO,
     DataSettings,
@@ -80,7 +81,8 @@ def test_an_operator_adjusts_a_balance_and_a_holding_with_new_records(
             user, amount="12.34", reason="Chargeback reversed", operator="ops_ann"
         )
     assert credit.flow is FlowType.ADJUST
-    assert credit.balance == Decimal("62.34")
+    assert credit.amount == Decimal("12.34")
+    assert BalanceDAO(settings=data_settings).get_balance(user).balance == Decimal("62.34")
     record = credit.balance_transaction
     assert record.transaction_type is TransactionType.SYSTEM_ADJUSTMENT
     assert "ops_ann" in record.description
@@ -89,11 +91,14 @@ def test_an_operator_adjusts_a_balance_and_a_holding_with_new_records(
     assert audit
     assert (audit[0]["operator"], audit[0]["user"]) == ("ops_ann", user)
     debit = flows.adjust(user, amount="-2.34", reason="Fee", operator="ops_ann")
-    assert debit.balance == Decimal(60)
+    assert debit.amount == Decimal("-2.34")
+    assert BalanceDAO(settings=data_settings).get_balance(user).balance == Decimal(60)
     held = flows.adjust(
         user, asset_id=asset, quantity="3", reason="Airdrop correction", operator="ops_bob"
     )
-    assert held.holding == Decimal(3)
+    assert held.quantity == Decimal(3)
+    holding = AssetBalanceDAO(settings=data_settings).get_asset_balance(user, asset)
+    assert holding.quantity == Decimal(3)
     moves = AssetTransactionDAO(settings=data_settings).list_transactions(user).items
     assert [m.quantity for m in moves] == [Decimal(3)]
     check_invariants(data_settings, [user], None)

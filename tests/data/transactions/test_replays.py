@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from cnop.data import DataSettings, TransactionManager
+from cnop.data import BalanceDAO, DataSettings, TransactionManager
 from cnop.data.core.steps import Call, Operation
 from cnop.data.transactions import operations as ops
 from cnop.data.transactions.results import FlowResult
@@ -42,10 +42,9 @@ def _total(name: str, **labels: str) -> float:
     return total
 
 
-def _drive(manager: TransactionManager, op: Operation[FlowResult], step: Any, reply: Any) -> Any:
-    """Finish ``op`` from ``step`` (already answered with ``reply``), as the executor does."""
+def _drive(manager: TransactionManager, op: Operation[FlowResult], step: Any) -> Any:
+    """Finish ``op`` from its pending ``step`` (not sent yet), as the executor does."""
     try:
-        step = op.send(reply)
         while True:
             assert isinstance(step, Call)
             try:
@@ -71,7 +70,8 @@ def test_a_keyed_resend_after_the_commit_is_counted_as_a_replay(
     errors_before = _total("cnop_dao_errors_total", table=table)
     manager.deposit(name, "5", idempotency_key=key)
     again = manager.deposit(name, "5", idempotency_key=key)
-    # A replay costs the read and nothing else: the record came with the snapshot.
+    # A deposit reads nothing first: the repeat is refused by the record's condition at the
+    # write, then answered from the record; neither is an error.
     assert again.replayed
     assert _total("cnop_dao_errors_total", table=table) == errors_before
     assert _total("cnop_flows_total", flow="deposit", outcome="replayed") >= 1
@@ -88,17 +88,17 @@ def test_a_replay_that_meets_the_record_at_the_write_is_not_a_failed_call(
     manager = TransactionManager(settings=data_settings)
     name, key = make_user(), unique_name("k")
     table = data_settings.tables.users
-    # The client's retry read before the first call committed (both in flight at once).
+    # The client's retry was built before the first call committed (both in flight at once).
     late = ops.deposit(manager.context, name, "5", key)
-    read = next(late)
-    snapshot = manager.executor.call(read)
+    write = next(late)
     first = manager.deposit(name, "5", idempotency_key=key)
     errors_before = _total("cnop_dao_errors_total", table=table)
     replays_before = _total("cnop_dao_latency_seconds_count", table=table, outcome="replayed")
-    result = _drive(manager, late, read, snapshot)
+    result = _drive(manager, late, write)
     assert result.replayed
     assert result.balance_transaction == first.balance_transaction
-    assert result.balance == Decimal(5)
+    assert result.amount == Decimal(5)
+    assert BalanceDAO(settings=data_settings).get_balance(name).balance == Decimal(5)
     assert _total("cnop_dao_errors_total", table=table) == errors_before
     replays = _total("cnop_dao_latency_seconds_count", table=table, outcome="replayed")
     assert replays == replays_before + 1

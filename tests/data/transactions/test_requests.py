@@ -35,7 +35,7 @@ def _split(calls: Counter[str]) -> tuple[int, int]:
     return writes, sum(calls.values()) - writes
 
 
-def test_a_buy_is_one_write_and_at_most_two_reads(
+def test_a_buy_or_sell_is_one_read_of_the_price_and_one_write(
     counted: tuple[TransactionManager, Counter[str]],
     make_user: Callable[[], str],
     make_asset: Callable[..., str],
@@ -46,13 +46,12 @@ def test_a_buy_is_one_write_and_at_most_two_reads(
     for key in (None, "buy-" + name[-20:]):
         calls.clear()
         flows.buy(name, asset, "2", idempotency_key=key)
-        writes, reads = _split(calls)
-        assert calls["TransactWriteItems"] == 1
-        assert writes == 1
-        assert reads <= 2
+        # The price, with a caller's key's record in the same request.
+        expected_read = "GetItem" if key is None else "TransactGetItems"
+        assert dict(calls) == {expected_read: 1, "TransactWriteItems": 1}
     calls.clear()
     flows.sell(name, asset, "1")
-    assert _split(calls) == (1, 1)
+    assert dict(calls) == {"GetItem": 1, "TransactWriteItems": 1}
 
 
 def test_deposit_withdraw_and_orders(
@@ -63,13 +62,50 @@ def test_deposit_withdraw_and_orders(
     flows, calls = counted
     name, asset = make_user(), make_asset("3")
     flows.deposit(name, "100")
-    assert dict(calls) == {"TransactGetItems": 1, "TransactWriteItems": 1}
+    # Nothing read: the balance changes by a conditional ADD.
+    assert dict(calls) == {"TransactWriteItems": 1}
+    calls.clear()
+    flows.withdraw(name, "10", idempotency_key="w-" + name[-20:])
+    assert dict(calls) == {"TransactWriteItems": 1}
     calls.clear()
     placed = flows.place_limit_order(
         name, OrderCreate(order_type="limit_buy", asset_id=asset, quantity="1", limit_price="2")
     )
-    assert _split(calls) == (1, 1)
+    assert dict(calls) == {"TransactWriteItems": 1}
     calls.clear()
     assert placed.order is not None
     flows.cancel_order(name, placed.order.order_id)
-    assert _split(calls) == (1, 2)  # the order, then balance and holding in one read
+    assert dict(calls) == {"GetItem": 1, "TransactWriteItems": 1}  # the order, then the write
+
+
+def test_a_repeated_key_costs_the_refused_write_and_the_record(
+    counted: tuple[TransactionManager, Counter[str]], make_user: Callable[[], str]
+) -> None:
+    flows, calls = counted
+    name, key = make_user(), "d-" + make_user()[-20:]
+    flows.deposit(name, "5", idempotency_key=key)
+    calls.clear()
+    assert flows.deposit(name, "5", idempotency_key=key).replayed
+    assert dict(calls) == {"TransactWriteItems": 1, "GetItem": 1}
+
+
+def test_fills_and_expiries(
+    counted: tuple[TransactionManager, Counter[str]],
+    make_user: Callable[[], str],
+    make_asset: Callable[..., str],
+) -> None:
+    flows, calls = counted
+    name, asset = make_user(), make_asset("3")
+    flows.deposit(name, "100")
+    order = OrderCreate(order_type="limit_buy", asset_id=asset, quantity="1", limit_price="2")
+    placed = [flows.place_limit_order(name, order).order for _ in range(3)]
+    assert all(placed)
+    calls.clear()
+    flows.fill_order(placed[0].order_id, "2")  # type: ignore[union-attr]
+    assert dict(calls) == {"GetItem": 1, "TransactWriteItems": 1}  # the order, then the write
+    calls.clear()
+    swept = flows.match_limit_orders(asset, "1.5")
+    assert len(swept.done) == 2
+    # A sweep plans each fill from the order its query found: one write per fill.
+    assert calls["TransactWriteItems"] == 2
+    assert set(calls) == {"Query", "TransactWriteItems"}

@@ -20,6 +20,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from pydantic import ConfigDict
+
 from cnop.data.codec import Item, format_timestamp
 from cnop.data.layout import key, user_partition
 from cnop.data.transactions.results import FlowResult
@@ -143,6 +145,24 @@ def idempotency_record(
     return item
 
 
+#: What results recorded by earlier releases carried and a FlowResult no longer has (the
+#: balance and holding after the flow: flows no longer read them).
+_RETIRED_FIELDS = ("balance", "holding")
+
+
+class _RecordedResult(FlowResult):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+def _stored_result(raw: str) -> FlowResult:
+    recorded = _RecordedResult.model_validate_json(raw)
+    unknown = set(recorded.model_extra or {}) - set(_RETIRED_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown fields {sorted(unknown)}")
+    fields = {name: getattr(recorded, name) for name in FlowResult.model_fields}
+    return FlowResult.model_validate(fields)
+
+
 def replay(
     item: Item,
     idempotency_key: str,
@@ -156,7 +176,7 @@ def replay(
     """
     try:
         stored_fingerprint = item["fingerprint"]["S"]
-        stored = FlowResult.model_validate_json(item["result"]["S"])
+        stored = _stored_result(item["result"]["S"])
         writer = item.get("call_id", {}).get("S")
     except (KeyError, TypeError, ValueError, AttributeError, CNOPValidationException):
         raise CNOPDatabaseOperationException(

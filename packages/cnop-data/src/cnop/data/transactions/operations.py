@@ -17,7 +17,7 @@ from typing import Any
 from cnop.data.codec import Item
 from cnop.data.config import TableNames
 from cnop.data.core.common import require_model
-from cnop.data.core.orders import expiring_orders, get_order, waiting_orders
+from cnop.data.core.orders import expiring_orders, waiting_orders
 from cnop.data.core.paging import check_limit
 from cnop.data.core.steps import Operation
 from cnop.data.layout import EXPIRY_SHARDS
@@ -37,7 +37,7 @@ from cnop.data.transactions.plans import (
 )
 from cnop.data.transactions.results import FlowResult, FlowType, SweepResult
 from cnop.data.transactions.runner import DEFAULT_RETENTION, FlowRequest, RetryPolicy, run_flow
-from cnop.data.transactions.snapshot import Snapshot, read_order, read_snapshot
+from cnop.data.transactions.snapshot import Snapshot, read_snapshot
 from cnop.data.types import check_external_reference, utc_now
 from cnop.data.validation import (
     check_text,
@@ -116,13 +116,12 @@ def _cash(
     return run_flow(
         ctx.tables,
         request,
-        lambda record: read_snapshot(ctx.tables, name, None, record),
-        lambda snap, now: plan_cash(
+        _nothing_to_read(ctx),
+        lambda _snap, now: plan_cash(
             ctx.tables,
             flow,
             name,
             value,
-            snapshot=snap,
             now=now,
             limits=ctx.limits,
             description=text,
@@ -130,6 +129,12 @@ def _cash(
         ),
         ctx.policy,
     )
+
+
+def _nothing_to_read(ctx: FlowContext) -> Callable[[Item | None], Operation[Snapshot]]:
+    # Balances are changed by a conditional ADD, never read; a repeated key is found by the
+    # write itself.
+    return lambda _record: read_snapshot(ctx.tables)
 
 
 def _reference(value: Any) -> str | None:
@@ -246,7 +251,8 @@ def adjust(
     return run_flow(
         ctx.tables,
         request,
-        lambda record: read_snapshot(ctx.tables, name, asset, record),
+        # A holding's correction records the asset's price: that is read, nothing else.
+        lambda record: read_snapshot(ctx.tables, asset_id=asset, record_key=record),
         lambda snap, now: plan_adjust(
             ctx.tables,
             name,
@@ -279,7 +285,8 @@ def _market(
     return run_flow(
         ctx.tables,
         request,
-        lambda record: read_snapshot(ctx.tables, name, asset, record),
+        # The price (the write is conditioned on it), and a caller's key's record with it.
+        lambda record: read_snapshot(ctx.tables, asset_id=asset, record_key=record),
         lambda snap, now: planner(ctx.tables, ctx.limits, name, asset, qty, snapshot=snap, now=now),
         ctx.policy,
     )
@@ -323,10 +330,8 @@ def place_limit_order(
     return run_flow(
         ctx.tables,
         request,
-        lambda record: read_snapshot(ctx.tables, name, data.asset_id, record),
-        lambda snap, now: plan_limit_order(
-            ctx.tables, ctx.limits, name, data, snapshot=snap, now=now
-        ),
+        _nothing_to_read(ctx),
+        lambda _snap, now: plan_limit_order(ctx.tables, ctx.limits, name, data, now=now),
         ctx.policy,
     )
 
@@ -337,18 +342,11 @@ def cancel_order(
     name = validate_username(username)
     oid = validate_entity_id(order_id, "order_id")
     request = _request(ctx, FlowType.CANCEL_ORDER, name, idempotency_key, order_id=oid)
-    read_orders: list[Order] = []
-
-    def read(record: Item | None) -> Operation[Snapshot]:
-        order = yield from read_order(ctx.tables, name, oid)
-        read_orders.append(order)
-        return (yield from read_snapshot(ctx.tables, name, order.asset_id, record))
-
     return run_flow(
         ctx.tables,
         request,
-        read,
-        lambda snap, now: plan_cancel(ctx.tables, name, read_orders[-1], snapshot=snap, now=now),
+        lambda record: read_snapshot(ctx.tables, order_id=oid, owner=name, record_key=record),
+        lambda snap, now: plan_cancel(ctx.tables, name, snapshot=snap, now=now),
         ctx.policy,
     )
 
@@ -364,32 +362,32 @@ def _settle(
     flow: FlowType,
     order_id: str,
     *,
-    owner: str | None,
+    known: Order | None,
     key: str | None,
-    planner: Callable[[Order, Snapshot, datetime], Plan],
+    planner: Callable[[Snapshot, datetime], Plan],
     **params: Any,
 ) -> Operation[FlowResult]:
-    """A system flow on one waiting order: read it (to learn its owner), then plan and write."""
-    if owner is None:
-        order = yield from get_order(ctx.tables, order_id)
-        owner = order.username
+    """A system flow on one waiting order: plan from the order, write, and retry from a read.
+
+    ``known`` is the order as a sweep found it: the first attempt plans from it without
+    reading (the write is conditioned on its version and hold, so a stale copy is refused,
+    never applied). Without it, the order is read first, which also names its owner.
+    """
+    first = Snapshot(order=known) if known is not None else None
+    if first is None:
+        first = yield from read_snapshot(ctx.tables, order_id=order_id)
+    owner = first.order.username if first.order is not None else ""
     request = _request(ctx, flow, owner, key, order_id=order_id, **params)
-    read_orders: list[Order] = []
+    pending = [first]
 
     def read(record: Item | None) -> Operation[Snapshot]:
-        order = yield from read_order(ctx.tables, owner, order_id)
-        read_orders.append(order)
-        return (yield from read_snapshot(ctx.tables, owner, order.asset_id, record))
-
-    return (
-        yield from run_flow(
-            ctx.tables,
-            request,
-            read,
-            lambda snap, now: planner(read_orders[-1], snap, now),
-            ctx.policy,
+        if pending:
+            return pending.pop()
+        return (
+            yield from read_snapshot(ctx.tables, order_id=order_id, owner=owner, record_key=record)
         )
-    )
+
+    return (yield from run_flow(ctx.tables, request, read, planner, ctx.policy))
 
 
 def fill_order(
@@ -403,17 +401,15 @@ def fill_order(
 
 
 def _fill(
-    ctx: FlowContext, oid: str, px: Decimal, owner: str | None, key: str | None
+    ctx: FlowContext, oid: str, px: Decimal, known: Order | None, key: str | None
 ) -> Operation[FlowResult]:
     return _settle(
         ctx,
         FlowType.FILL_ORDER,
         oid,
-        owner=owner,
+        known=known,
         key=key,
-        planner=lambda order, snap, now: plan_fill(
-            ctx.tables, ctx.limits, order, px, snapshot=snap, now=now
-        ),
+        planner=lambda snap, now: plan_fill(ctx.tables, ctx.limits, px, snapshot=snap, now=now),
         price=px,
     )
 
@@ -428,15 +424,15 @@ def expire_order(
 
 
 def _expire(
-    ctx: FlowContext, oid: str, owner: str | None, key: str | None
+    ctx: FlowContext, oid: str, known: Order | None, key: str | None
 ) -> Operation[FlowResult]:
     return _settle(
         ctx,
         FlowType.EXPIRE_ORDER,
         oid,
-        owner=owner,
+        known=known,
         key=key,
-        planner=lambda order, snap, now: plan_expire(ctx.tables, order, snapshot=snap, now=now),
+        planner=lambda snap, now: plan_expire(ctx.tables, snapshot=snap, now=now),
     )
 
 
@@ -487,7 +483,7 @@ def match_limit_orders(
                         yield from _record(
                             result,
                             order.order_id,
-                            _fill(ctx, order.order_id, px, order.username, None),
+                            _fill(ctx, order.order_id, px, order, None),
                         )
                 if start is None:
                     break
@@ -519,7 +515,7 @@ def expire_limit_orders(
                 )
                 for order in orders:
                     yield from _record(
-                        result, order.order_id, _expire(ctx, order.order_id, order.username, None)
+                        result, order.order_id, _expire(ctx, order.order_id, order, None)
                     )
                 if start is None:
                     break

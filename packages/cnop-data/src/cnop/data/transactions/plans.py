@@ -1,10 +1,14 @@
 """Pure planning of each flow: from what was read, the one TransactWriteItems to send.
 
 A plan holds the transaction items, how to explain each item's failed condition, and
-the result the flow has once the transaction commits. Every balance and holding update
-is conditional on the version that was read, so the result's new balance and holding
-are exactly what this transaction wrote; a concurrent change makes the transaction
-fail with a version conflict and the flow is planned again from a fresh read.
+the result the flow has once the transaction commits. Balances and holdings are never
+read: each change is an ``ADD`` conditioned on what the change itself needs (the item
+exists; a debit leaves it at zero or more), so flows of one user that do not overdraw
+commit side by side, none re-reading or planning again because another one committed
+first. A refusal names the value the database had when the condition failed.
+
+What a plan still depends on is conditioned exactly: a market order's price (unchanged,
+or the flow reads and plans again), a waiting order's version and hold.
 """
 
 from __future__ import annotations
@@ -46,9 +50,7 @@ from cnop.data.layout import (
 )
 from cnop.data.models import (
     Asset,
-    AssetBalance,
     AssetTransaction,
-    Balance,
     BalanceTransaction,
     Order,
     OrderCreate,
@@ -84,6 +86,7 @@ __all__ = [
 ]
 
 ZERO = Decimal(0)
+CENT = Decimal("0.01")
 
 
 @dataclass
@@ -148,11 +151,6 @@ def changed_meanwhile(what: str) -> CNOPVersionConflictException:
     )
 
 
-def _version(old: Item) -> int | None:
-    raw = old.get("version", {}).get("N")
-    return int(raw) if raw is not None else None
-
-
 def _number(old: Item, name: str) -> Decimal:
     raw = old.get(name, {}).get("N")
     return Decimal(raw) if raw is not None else ZERO
@@ -175,12 +173,12 @@ def _on_user(username: str) -> ConditionFailedHandler:
     return explain
 
 
-def _on_balance(username: str, expected: int, needed: Decimal | None) -> ConditionFailedHandler:
+def _on_balance(username: str, needed: Decimal | None) -> ConditionFailedHandler:
+    # The item as it was when the condition failed: the balance the refusal names is the
+    # one the database had, not one read earlier.
     def explain(old: Item | None) -> CNOPException:
         if not old:
             return user_not_found(username)
-        if _version(old) != expected:
-            return changed_meanwhile(f"The balance of '{username}'")
         return insufficient_balance(needed or ZERO, _number(old, "balance"))
 
     return explain
@@ -197,25 +195,14 @@ def _on_asset(asset_id: str) -> ConditionFailedHandler:
     return explain
 
 
-def _on_holding(
-    username: str, asset_id: str, expected: int, needed: Decimal | None
-) -> ConditionFailedHandler:
+def _on_holding(username: str, asset_id: str, needed: Decimal) -> ConditionFailedHandler:
     def explain(old: Item | None) -> CNOPException:
-        version = _version(old) if old else 0
-        if version != expected:
-            return changed_meanwhile(f"The {asset_id} holding of '{username}'")
-        return insufficient_holding(asset_id, needed or ZERO, _number(old or {}, "quantity"))
+        return insufficient_holding(asset_id, needed, _number(old or {}, "quantity"))
 
     return explain
 
 
 # --- shared checks and items ---------------------------------------------------------
-
-
-def _balance(snapshot: Snapshot, username: str) -> Balance:
-    if snapshot.balance is None:
-        raise user_not_found(username)
-    return snapshot.balance
 
 
 def _active_asset(snapshot: Snapshot, asset_id: str) -> Asset:
@@ -226,9 +213,10 @@ def _active_asset(snapshot: Snapshot, asset_id: str) -> Asset:
     return snapshot.asset
 
 
-def _holding(snapshot: Snapshot) -> tuple[Decimal, int]:
-    held: AssetBalance | None = snapshot.holding
-    return (held.quantity, held.version) if held is not None else (ZERO, 0)
+def _read_order(snapshot: Snapshot) -> Order:
+    if snapshot.order is None:
+        raise CNOPInternalServerException("A flow on an order was planned without reading it")
+    return snapshot.order
 
 
 def _check_user(plan: Plan, tables: TableNames, username: str) -> None:
@@ -244,37 +232,39 @@ def _check_user(plan: Plan, tables: TableNames, username: str) -> None:
     )
 
 
-def _check_asset(plan: Plan, tables: TableNames, asset: Asset, *, at_version: bool) -> None:
-    """The asset must exist and be active (and, when trading at its price, be unchanged)."""
+def _check_user_exists(plan: Plan, tables: TableNames, username: str) -> None:
+    """The user must exist (active or not: an operator corrects a deactivated user's money)."""
+    plan.add(
+        transact_condition(tables.users, user_key(username), "attribute_exists(pk)"),
+        lambda _old: user_not_found(username),
+    )
+
+
+def _check_asset(
+    plan: Plan, tables: TableNames, asset_id: str, *, price: Decimal | None = None
+) -> None:
+    """The asset must exist and be active (and, when trading at ``price``, still cost that)."""
     condition = "attribute_exists(pk) AND is_active = :active"
     values: dict[str, Any] = {":active": {"BOOL": True}}
-    if at_version:
-        condition += " AND #version = :version"
-        values[":version"] = {"N": str(asset.version)}
+    if price is not None:
+        # The price itself, not the asset's version: a change of its name or category does
+        # not make a trade at an unchanged price plan again.
+        condition += " AND price_usd = :price"
+        values[":price"] = {"N": str(price)}
     plan.add(
-        transact_condition(
-            tables.inventory,
-            asset_key(asset.asset_id),
-            condition,
-            names={"#version": "version"} if at_version else None,
-            values=values,
-        ),
-        _on_asset(asset.asset_id),
+        transact_condition(tables.inventory, asset_key(asset_id), condition, values=values),
+        _on_asset(asset_id),
     )
 
 
 def _change_balance(
-    plan: Plan, tables: TableNames, balance: Balance, delta: Decimal, now: datetime
-) -> Decimal:
-    if delta < 0 and balance.balance < -delta:
-        raise insufficient_balance(-delta, balance.balance)
+    plan: Plan, tables: TableNames, username: str, delta: Decimal, now: datetime
+) -> None:
+    """ADD ``delta`` to the balance: a debit is conditioned on ``balance >= -delta``."""
     plan.add(
-        balance_change(
-            tables.users, balance.username, delta, now=now, expected_version=balance.version
-        ),
-        _on_balance(balance.username, balance.version, -delta if delta < 0 else None),
+        balance_change(tables.users, username, delta, now=now),
+        _on_balance(username, -delta if delta < 0 else None),
     )
-    return balance.balance + delta
 
 
 def _change_holding(
@@ -282,21 +272,15 @@ def _change_holding(
     tables: TableNames,
     username: str,
     asset_id: str,
-    snapshot: Snapshot,
     *,
     delta: Decimal,
     now: datetime,
-) -> Decimal:
-    held, version = _holding(snapshot)
-    if delta < 0 and held < -delta:
-        raise insufficient_holding(asset_id, -delta, held)
+) -> None:
+    """ADD ``delta`` to the holding: a debit is conditioned on ``quantity >= -delta``."""
     plan.add(
-        asset_balance_change(
-            tables.orders, username, asset_id, delta, now=now, expected_version=version
-        ),
-        _on_holding(username, asset_id, version, -delta if delta < 0 else None),
+        asset_balance_change(tables.orders, username, asset_id, delta, now=now),
+        _on_holding(username, asset_id, -delta) if delta < 0 else None,
     )
-    return held + delta
 
 
 def _put(plan: Plan, table: str, item: Item) -> None:
@@ -365,7 +349,6 @@ def plan_cash(
     username: str,
     amount: Decimal,
     *,
-    snapshot: Snapshot,
     now: datetime,
     limits: FlowLimits | None = None,
     description: str | None = None,
@@ -379,9 +362,8 @@ def plan_cash(
     deposit = flow is FlowType.DEPOSIT
     delta = amount if deposit else -amount
     plan = Plan()
-    balance = _balance(snapshot, username)
     _check_user(plan, tables, username)
-    new_balance = _change_balance(plan, tables, balance, delta, now)
+    _change_balance(plan, tables, username, delta, now)
     cap = None
     if limits is not None:
         cap = limits.daily_deposit if deposit else limits.daily_withdraw
@@ -403,7 +385,6 @@ def plan_cash(
         flow=flow,
         username=username,
         amount=delta,
-        balance=new_balance,
         balance_transaction=record,
         committed_at=now,
     )
@@ -428,12 +409,12 @@ def plan_adjust(
     reason and the operator in its description; never below zero.
     """
     plan = Plan()
-    balance = _balance(snapshot, username)
     what = f"Adjustment by {operator}: {reason}"
-    result: dict[str, Any] = {"amount": ZERO, "balance": balance.balance}
+    result: dict[str, Any] = {"amount": ZERO}
+    _check_user_exists(plan, tables, username)
     if amount is not None:
         result["amount"] = amount
-        result["balance"] = _change_balance(plan, tables, balance, amount, now)
+        _change_balance(plan, tables, username, amount, now)
         result["balance_transaction"] = _ledger(
             plan,
             tables,
@@ -449,9 +430,8 @@ def plan_adjust(
         if asset_id is None or quantity is None:
             raise CNOPValidationException.for_field("quantity", "needs asset_id and quantity")
         result["asset_id"], result["quantity"] = asset_id, quantity
-        result["holding"] = _change_holding(
-            plan, tables, username, asset_id, snapshot, delta=quantity, now=now
-        )
+        _change_holding(plan, tables, username, asset_id, delta=quantity, now=now)
+        # The asset ledger records the price the holding had when it was corrected.
         price = snapshot.asset.price_usd if snapshot.asset is not None else ZERO
         result["asset_transaction"] = _asset_ledger(
             plan,
@@ -481,18 +461,12 @@ def _plan_market(
     buy: bool,
 ) -> Plan:
     plan = Plan()
-    balance = _balance(snapshot, username)
     asset = _active_asset(snapshot, asset_id)
     price = asset.price_usd
     if buy:
         usd = limits.check_amount(order_cost(quantity, price), "cost")
     else:
-        held, _ = _holding(snapshot)
-        if held < quantity:
-            raise insufficient_holding(asset_id, quantity, held)
         usd = limits.check_amount(sale_proceeds(quantity, price), "proceeds")
-    if buy and balance.balance < usd:
-        raise insufficient_balance(usd, balance.balance)
     usd_delta, qty_delta = (-usd, quantity) if buy else (usd, -quantity)
     order = Order(
         username=username,
@@ -507,11 +481,9 @@ def _plan_market(
         updated_at=now,
     )
     _check_user(plan, tables, username)
-    _check_asset(plan, tables, asset, at_version=True)
-    new_balance = _change_balance(plan, tables, balance, usd_delta, now)
-    new_holding = _change_holding(
-        plan, tables, username, asset_id, snapshot, delta=qty_delta, now=now
-    )
+    _check_asset(plan, tables, asset_id, price=price)
+    _change_balance(plan, tables, username, usd_delta, now)
+    _change_holding(plan, tables, username, asset_id, delta=qty_delta, now=now)
     _put(plan, tables.orders, ORDER_MAPPER.to_item(order))
     verb = "Buy" if buy else "Sell"
     record = _ledger(
@@ -546,8 +518,6 @@ def _plan_market(
         asset_id=asset_id,
         quantity=qty_delta,
         price=price,
-        balance=new_balance,
-        holding=new_holding,
         order=order,
         balance_transaction=record,
         asset_transaction=asset_record,
@@ -594,7 +564,6 @@ def plan_limit_order(
     username: str,
     request: OrderCreate,
     *,
-    snapshot: Snapshot,
     now: datetime,
 ) -> Plan:
     """Place a limit order (status ``queued``) and hold what it needs, atomically.
@@ -603,8 +572,7 @@ def plan_limit_order(
     a limit sell holds the quantity (debited, asset ledger ``sell``).
     """
     plan = Plan()
-    balance = _balance(snapshot, username)
-    asset = _active_asset(snapshot, request.asset_id)
+    asset_id = request.asset_id
     limit_price = request.limit_price or ZERO
     buy = request.order_type.is_buy
     if request.expires_at is not None and request.expires_at <= now:
@@ -620,7 +588,7 @@ def plan_limit_order(
     order = Order(
         username=username,
         order_type=request.order_type,
-        asset_id=asset.asset_id,
+        asset_id=asset_id,
         quantity=request.quantity,
         limit_price=limit_price,
         expires_at=request.expires_at,
@@ -630,16 +598,16 @@ def plan_limit_order(
         updated_at=now,
     )
     _check_user(plan, tables, username)
-    _check_asset(plan, tables, asset, at_version=False)
+    _check_asset(plan, tables, asset_id)
     placed = ORDER_MAPPER.to_item(order)
     # The hold lives on the order too: only this flow writes it, and every flow that
     # ends the order releases exactly it (a ledger record alone could be forged).
     placed[HOLD_ATTRIBUTE] = {"N": str(usd if buy else request.quantity)}
     _put(plan, tables.orders, placed)
-    result: dict[str, Any] = {"amount": ZERO, "balance": balance.balance}
-    what = f"{request.quantity} {asset.asset_id} at {limit_price} USD"
+    result: dict[str, Any] = {"amount": ZERO}
+    what = f"{request.quantity} {asset_id} at {limit_price} USD"
     if buy:
-        result["balance"] = _change_balance(plan, tables, balance, -usd, now)
+        _change_balance(plan, tables, username, -usd, now)
         result["amount"] = -usd
         result["balance_transaction"] = _ledger(
             plan,
@@ -656,9 +624,7 @@ def plan_limit_order(
             ),
         )
     else:
-        result["holding"] = _change_holding(
-            plan, tables, username, asset.asset_id, snapshot, delta=-request.quantity, now=now
-        )
+        _change_holding(plan, tables, username, asset_id, delta=-request.quantity, now=now)
         result["quantity"] = -request.quantity
         result["asset_transaction"] = _asset_ledger(
             plan,
@@ -666,7 +632,7 @@ def plan_limit_order(
             AssetTransaction(
                 transaction_id=order.order_id,  # the hold's id is the order's (see above)
                 username=username,
-                asset_id=asset.asset_id,
+                asset_id=asset_id,
                 transaction_type=AssetTransactionType.SELL,
                 quantity=-request.quantity,
                 price_usd=limit_price,
@@ -677,7 +643,7 @@ def plan_limit_order(
     plan.result = FlowResult(
         flow=FlowType.LIMIT_ORDER,
         username=username,
-        asset_id=asset.asset_id,
+        asset_id=asset_id,
         price=limit_price,
         order=order,
         committed_at=now,
@@ -717,24 +683,22 @@ def _check_hold(plan: Plan, tables: TableNames, order: Order) -> None:
     )
 
 
-def plan_cancel(
-    tables: TableNames, username: str, order: Order, *, snapshot: Snapshot, now: datetime
-) -> Plan:
+def plan_cancel(tables: TableNames, username: str, *, snapshot: Snapshot, now: datetime) -> Plan:
     """Cancel a queued limit order of an active user and release what it held, atomically."""
     return _plan_release(
         tables,
-        order,
+        _read_order(snapshot),
         OrderStatus.CANCELLED,
         "Cancelled by the user",
-        snapshot=snapshot,
         now=now,
         flow=FlowType.CANCEL_ORDER,
         check_user=username,
     )
 
 
-def plan_expire(tables: TableNames, order: Order, *, snapshot: Snapshot, now: datetime) -> Plan:
+def plan_expire(tables: TableNames, *, snapshot: Snapshot, now: datetime) -> Plan:
     """Expire a waiting limit order past its ``expires_at`` and release its hold, atomically."""
+    order = _read_order(snapshot)
     if order.expires_at is None or order.expires_at > now:
         raise CNOPValidationException.for_field(
             "order_id", f"'{order.order_id}' has not expired (expires_at is later or unset)"
@@ -744,7 +708,6 @@ def plan_expire(tables: TableNames, order: Order, *, snapshot: Snapshot, now: da
         order,
         OrderStatus.EXPIRED,
         "Expired",
-        snapshot=snapshot,
         now=now,
         flow=FlowType.EXPIRE_ORDER,
     )
@@ -807,7 +770,6 @@ def _plan_release(
     status: OrderStatus,
     reason: str,
     *,
-    snapshot: Snapshot,
     now: datetime,
     flow: FlowType,
     check_user: str | None = None,
@@ -820,16 +782,16 @@ def _plan_release(
     """
     username = order.username
     plan = Plan()
-    balance = _balance(snapshot, username)
     if check_user is not None:
         _check_user(plan, tables, check_user)
     ended = _order_moved(plan, tables, order, status, now, reason=reason)
-    result: dict[str, Any] = {"amount": ZERO, "balance": balance.balance}
+    result: dict[str, Any] = {"amount": ZERO}
     _check_hold(plan, tables, order)
     verb = "cancelled" if status is OrderStatus.CANCELLED else status.value
     if order.order_type.is_buy:
-        released = order.total_amount or ZERO
-        result["balance"] = _change_balance(plan, tables, balance, released, now)
+        # To the cent, as it was held (the stored number has lost its trailing zeros).
+        released = (order.total_amount or ZERO).quantize(CENT)
+        _change_balance(plan, tables, username, released, now)
         result["amount"] = released
         result["balance_transaction"] = _ledger(
             plan,
@@ -844,9 +806,7 @@ def _plan_release(
             ),
         )
     else:
-        result["holding"] = _change_holding(
-            plan, tables, username, order.asset_id, snapshot, delta=order.quantity, now=now
-        )
+        _change_holding(plan, tables, username, order.asset_id, delta=order.quantity, now=now)
         result["quantity"] = order.quantity
         result["asset_transaction"] = _asset_ledger(
             plan,
@@ -876,7 +836,6 @@ def _plan_release(
 def plan_fill(
     tables: TableNames,
     limits: FlowLimits,
-    order: Order,
     execution_price: Decimal,
     *,
     snapshot: Snapshot,
@@ -890,6 +849,7 @@ def plan_fill(
     proceeds (rounded down). The order becomes ``completed`` with ``price`` the execution
     price. A fill settles the hold even for a user deactivated since placing the order.
     """
+    order = _read_order(snapshot)
     limit_price = order.limit_price or ZERO
     buy = order.order_type.is_buy
     if order.expires_at is not None and order.expires_at <= now:
@@ -907,7 +867,6 @@ def plan_fill(
         )
     username = order.username
     plan = Plan()
-    balance = _balance(snapshot, username)
     filled = _order_moved(
         plan,
         tables,
@@ -919,14 +878,14 @@ def plan_fill(
     )
     _check_hold(plan, tables, order)
     what = f"{order.quantity} {order.asset_id} at {execution_price} USD"
-    result: dict[str, Any] = {"balance": balance.balance}
+    result: dict[str, Any] = {}
     if buy:
         held = order.total_amount or ZERO
         paid = limits.check_amount(order_cost(order.quantity, execution_price), "cost")
         unused = held - paid
         result["amount"] = unused
         if unused > 0:
-            result["balance"] = _change_balance(plan, tables, balance, unused, now)
+            _change_balance(plan, tables, username, unused, now)
             result["balance_transaction"] = _ledger(
                 plan,
                 tables,
@@ -939,9 +898,7 @@ def plan_fill(
                     created_at=now,
                 ),
             )
-        result["holding"] = _change_holding(
-            plan, tables, username, order.asset_id, snapshot, delta=order.quantity, now=now
-        )
+        _change_holding(plan, tables, username, order.asset_id, delta=order.quantity, now=now)
         result["quantity"] = order.quantity
         result["asset_transaction"] = _asset_ledger(
             plan,
@@ -959,7 +916,7 @@ def plan_fill(
     else:
         proceeds = limits.check_amount(sale_proceeds(order.quantity, execution_price), "proceeds")
         result["amount"] = proceeds
-        result["balance"] = _change_balance(plan, tables, balance, proceeds, now)
+        _change_balance(plan, tables, username, proceeds, now)
         result["balance_transaction"] = _ledger(
             plan,
             tables,

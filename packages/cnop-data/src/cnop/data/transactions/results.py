@@ -33,9 +33,13 @@ class FlowResult(CNOPModel):
 
     ``amount`` is the signed change of the USD balance (+ credit, - debit, 0 when the
     balance was not touched) and ``quantity`` the signed change of the holding of
-    ``asset_id``. ``balance`` and ``holding`` are the values this flow's transaction
-    wrote (not a later read), ``price`` the unit price used. ``replayed`` is true when
-    the idempotency key had already been applied and this is the stored result.
+    ``asset_id``; ``price`` is the unit price used. ``replayed`` is true when the
+    idempotency key had already been applied and this is the stored result.
+
+    A result says what the flow changed, not the balance it left: flows change balances
+    with an atomic conditional ``ADD`` and never read them, so concurrent flows of one
+    user commit without re-reading. Read the balance (``BalanceDAO.get_balance``) when a
+    screen must show it.
     """
 
     flow: FlowType
@@ -44,8 +48,6 @@ class FlowResult(CNOPModel):
     asset_id: str | None = None
     quantity: Decimal | None = None
     price: Decimal | None = None
-    balance: Decimal
-    holding: Decimal | None = None
     order: Order | None = None
     balance_transaction: BalanceTransaction | None = None
     asset_transaction: AssetTransaction | None = None

@@ -210,9 +210,16 @@ def _write(tables: TableNames, request: FlowRequest, plan: Plan, now: datetime) 
 
 
 def _stored_result(tables: TableNames, request: FlowRequest) -> Operation[FlowResult | None]:
-    """The result recorded under the request's key, or None if it was never applied."""
+    """The result recorded under the request's key; None if absent or unreadable now.
+
+    Only the read may fail quietly (the caller then cannot tell): a record of another
+    request under this key, or a malformed one, is raised as such.
+    """
     params = get_item(tables.users, request.record_key, consistent=True)
-    reply = yield Call("get_item", params, tables.users)
+    try:
+        reply = yield Call("get_item", params, tables.users)
+    except CNOPException:
+        return None
     item = reply.get("Item")
     if not item or expired(item, utc_now()):
         return None
@@ -255,10 +262,7 @@ def _send(
                 raise
             # The key was applied (by this call's earlier send, or a racing instance):
             # its record answers; if it cannot be read, the outcome is unknown, never "failed".
-            try:
-                stored = yield from _stored_result(tables, request)
-            except CNOPException:
-                stored = None
+            stored = yield from _stored_result(tables, request)
             if stored is None:
                 raise _outcome_unknown(request, exc) from None
             return stored
@@ -282,10 +286,7 @@ def _resolve(
     tables: TableNames, request: FlowRequest, cause: CNOPException
 ) -> Operation[FlowResult]:
     """The last word on a write whose re-sends stayed unanswered: the key's record."""
-    try:
-        stored = yield from _stored_result(tables, request)
-    except CNOPException:
-        stored = None
+    stored = yield from _stored_result(tables, request)
     if stored is None:
         # Absent now does not prove absent for good (the write may still be in flight).
         raise _outcome_unknown(request, cause)

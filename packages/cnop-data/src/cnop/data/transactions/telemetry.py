@@ -29,8 +29,6 @@ def flow_committed(result: FlowResult) -> None:
         asset_id=result.asset_id,
         quantity=None if result.quantity is None else str(result.quantity),
         price=None if result.price is None else str(result.price),
-        balance=str(result.balance),
-        holding=None if result.holding is None else str(result.holding),
         order_id=result.order.order_id if result.order else None,
         replayed=result.replayed,
     )
