@@ -274,12 +274,13 @@ def test_the_async_flows_are_applied_once_too(  # noqa: PLR0917 - fixtures
 def test_an_error_before_the_write_leaves_nothing_behind(
     data_settings: DataSettings, dynamodb_proxy: Any, stage: Stage
 ) -> None:
-    # The read is lost: nothing was sent that could write, so a plain error is the truth.
+    # The read (a buy's price) is lost: nothing was sent that could write, so a plain error
+    # is the truth.
     manager = TransactionManager(settings=_proxied(data_settings, dynamodb_proxy.url, 1))
     before = _ledger_ids(data_settings, stage.user)
-    dynamodb_proxy.plan("TransactGetItems", [fp.DROP_REPLY])
+    dynamodb_proxy.plan("GetItem", [fp.DROP_REPLY])
     with pytest.raises(CNOPException) as caught:
-        manager.deposit(stage.user, "100")
+        manager.buy(stage.user, stage.asset, "1")
     assert not isinstance(caught.value, CNOPOutcomeUnknownException)
     assert caught.value.retryable
     assert _ledger_ids(data_settings, stage.user) == before

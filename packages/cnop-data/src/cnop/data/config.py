@@ -285,6 +285,10 @@ class DataSettings:
             # came from another mapping or asked for AWS's own endpoint (None). (botocore
             # has the option since 1.31; its type stubs do not list it yet.)
             ignore_configured_endpoint_urls=True,  # type: ignore[call-arg]
+            # Every request is built by this package from validated values; botocore's
+            # client-side check of each parameter against the service model would cost
+            # more client CPU than the rest of a flow (DynamoDB validates requests itself).
+            parameter_validation=False,
         )
 
     def client_kwargs(self) -> dict[str, Any]:
