@@ -62,6 +62,8 @@ DEFAULT_SECRET_KEYS: frozenset[str] = frozenset(
 # Deeper structures are cut off rather than walked: this also ends reference cycles.
 MAX_DEPTH = 8
 _MAX_CACHED_KEYS = 4096
+_MAX_CACHED_TEXTS = 4096
+_MAX_CACHED_TEXT_LENGTH = 200
 
 # Words that end a secret-looking key which only describes the secret: a number under
 # such a key (password_policy_version=3, token_ttl_seconds=900) is kept.
@@ -142,6 +144,10 @@ class _Registry:
         self.words: frozenset[str] = DEFAULT_SECRET_KEYS
         # key -> (kind, the key as written to a line: its own text masked)
         self.decisions: dict[str, tuple[int, str]] = {}
+        # short text -> the same text masked: messages and field values repeat from
+        # line to line, and most are proven clean once. Emptied when it fills up, and
+        # replaced when the secret words change.
+        self.masked: dict[str, str] = {}
 
 
 _registry = _Registry()
@@ -159,6 +165,7 @@ def add_secret_keys(*keys: str) -> None:
     with _registry.lock:
         _registry.words = _registry.words | frozenset(normalised)
         _registry.decisions = {}
+        _registry.masked = {}
 
 
 def _normalise(key: str) -> str:
@@ -294,8 +301,23 @@ def mask_text(text: str) -> str:
     Never raises: a value that is not a ``str`` is masked as its text (bytes decoded as
     Latin-1, anything else its ``str()``), since this runs on the way to a log line.
     """
-    if not isinstance(text, str):  # a str subclass (a str enum) keeps its own text
+    if type(text) is str:
+        masked = _registry.masked
+        found = masked.get(text)
+        if found is not None:
+            return found
+        if len(text) <= _MAX_CACHED_TEXT_LENGTH:
+            found = _mask(text)
+            if len(masked) >= _MAX_CACHED_TEXTS:
+                masked.clear()
+            masked[text] = found
+            return found
+    elif not isinstance(text, str):  # a str subclass (a str enum) keeps its own text
         text = _key_text(text)  # type: ignore[unreachable]
+    return _mask(text)
+
+
+def _mask(text: str) -> str:
     # Cheap checks first: most texts contain none of the patterns' anchors.
     if text.isalnum() or not text:
         return text
