@@ -70,9 +70,7 @@ def active_span() -> Iterator[None]:
     """A valid span context made current with the bare OTel API (no SDK needed)."""
     from opentelemetry import trace
 
-    context = trace.SpanContext(
-        TRACE_ID, SPAN_ID, is_remote=False, trace_flags=trace.TraceFlags(1)
-    )
+    context = trace.SpanContext(TRACE_ID, SPAN_ID, is_remote=False, trace_flags=trace.TraceFlags(1))
     with trace.use_span(trace.NonRecordingSpan(context)):
         yield
 
@@ -308,7 +306,7 @@ def throughput(lines: int, rounds: int) -> tuple[dict[str, float], dict[str, lis
     }
     results: dict[str, list[float]] = {name: [] for name in contenders}
     with tempfile.TemporaryDirectory() as folder:
-        for name, run in contenders.items():  # warm-up: first imports, caches
+        for run in contenders.values():  # warm-up: first imports, caches
             path = Path(folder) / "warmup.log"
             run(path, min(lines, 2000))
             path.unlink()
@@ -368,9 +366,7 @@ def heavy_modules_loaded() -> list[str]:
         f"print(' '.join(m for m in sys.modules if m.split('.')[0] in {HEAVY!r} "
         f"or m.startswith('opentelemetry.sdk')))"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return done.stdout.split()
 
 
