@@ -28,13 +28,13 @@ from cnop.logging.redaction import REDACTED, add_secret_keys, mask_text, redact
 
 if TYPE_CHECKING:
     from cnop.logging.asgi import RequestContextMiddleware
+    from cnop.logging.audit import AuditLogger
+    from cnop.logging.instruments import Counter, Histogram, Metrics, metrics
     from cnop.logging.prometheus import (
         expose_prometheus,
         install_meter_provider,
         prometheus_text,
     )
-    from cnop.logging.audit import AuditLogger
-    from cnop.logging.instruments import Counter, Histogram, Metrics, metrics
     from cnop.logging.tracing import configure_tracing, traced
 
 # Public names whose modules load on first access, keeping ``import cnop.logging`` cheap.
