@@ -193,3 +193,36 @@ def test_many_distinct_texts_never_grow_the_memory_without_bound() -> None:
     long_text = "x " * redaction._MAX_CACHED_TEXT_LENGTH + "token=abc"
     assert mask_text(long_text).endswith("token=[REDACTED]")
     assert long_text not in redaction._registry.masked
+
+
+def test_lines_stop_when_the_application_removes_every_loguru_handler() -> None:
+    buffer = io.StringIO()
+    configure_logging(service="svc", sink=buffer)
+    try:
+        log.info(action=LogAction.ORDER_CREATED, message="before")
+        loguru_logger.remove()
+        log.info(action=LogAction.ORDER_CREATED, message="after")
+        seen: list[str] = []
+        handler_id = loguru_logger.add(seen.append, format="{message}")
+        log.info(action=LogAction.ORDER_CREATED, message="to the application")
+        loguru_logger.remove(handler_id)
+    finally:
+        reset_logging()
+    assert [json.loads(x)["message"] for x in buffer.getvalue().splitlines()] == ["before"]
+    assert seen == ["to the application\n"]
+
+
+def test_lines_written_after_a_capture_closes_reach_the_sink_once() -> None:
+    from cnop.logging.testing import capture_logs
+
+    buffer = io.StringIO()
+    configure_logging(service="svc", sink=buffer)
+    try:
+        with capture_logs() as logs:
+            log.info(action=LogAction.ORDER_CREATED, message="captured")
+        log.info(action=LogAction.ORDER_CREATED, message="after the capture")
+    finally:
+        reset_logging()
+    assert [x["message"] for x in logs] == ["captured"]
+    messages = [json.loads(x)["message"] for x in buffer.getvalue().splitlines()]
+    assert messages == ["captured", "after the capture"]

@@ -130,7 +130,9 @@ def configure_logging(
             _state.default_removed = True
         _state.route = None
         if _state.handler_id is not None:
-            logger.remove(_state.handler_id)
+            # ValueError: the application removed it already (logger.remove()).
+            with contextlib.suppress(ValueError):
+                logger.remove(_state.handler_id)
             _state.handler_id = None
         if _state.sink is not None:
             _state.sink.close()
@@ -167,7 +169,9 @@ def reset_logging() -> None:
     with _state.lock:
         _state.route = None
         if _state.handler_id is not None:
-            logger.remove(_state.handler_id)
+            # ValueError: the application removed it already (logger.remove()).
+            with contextlib.suppress(ValueError):
+                logger.remove(_state.handler_id)
             _state.handler_id = None
         if _state.sink is not None:
             _state.sink.close()
