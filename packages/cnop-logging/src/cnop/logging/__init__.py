@@ -6,14 +6,13 @@ audit events and metrics.
 >>> log = BaseLogger(LoggerName.USER)
 >>> log.info(action=LogAction.USER_LOGIN_SUCCESS, message="Logged in", user="alice")
 
-Importing this package configures nothing; see :func:`configure_logging`. The ASGI
-middleware, tracing and Prometheus helpers load on first access.
+Importing this package configures nothing; see :func:`configure_logging`. The audit
+logger, metrics, ASGI middleware, tracing and Prometheus helpers load on first access.
 """
 
 from typing import TYPE_CHECKING, Any
 
 from cnop.logging.__about__ import __version__
-from cnop.logging.audit import AuditLogger
 from cnop.logging.configuration import configure_logging, current_service, reset_logging
 from cnop.logging.context import (
     REQUEST_ID_HEADER,
@@ -23,13 +22,14 @@ from cnop.logging.context import (
     request_context,
     request_id_from_header,
 )
-from cnop.logging.instruments import Counter, Histogram, Metrics, metrics
 from cnop.logging.logger import BaseLogger
 from cnop.logging.names import AuditEvent, LogAction, LoggerName
 from cnop.logging.redaction import REDACTED, add_secret_keys, mask_text, redact
 
 if TYPE_CHECKING:
     from cnop.logging.asgi import RequestContextMiddleware
+    from cnop.logging.audit import AuditLogger
+    from cnop.logging.instruments import Counter, Histogram, Metrics, metrics
     from cnop.logging.prometheus import (
         expose_prometheus,
         install_meter_provider,
@@ -39,6 +39,11 @@ if TYPE_CHECKING:
 
 # Public names whose modules load on first access, keeping ``import cnop.logging`` cheap.
 _LAZY = {
+    "AuditLogger": "cnop.logging.audit",
+    "Counter": "cnop.logging.instruments",
+    "Histogram": "cnop.logging.instruments",
+    "Metrics": "cnop.logging.instruments",
+    "metrics": "cnop.logging.instruments",
     "RequestContextMiddleware": "cnop.logging.asgi",
     "configure_tracing": "cnop.logging.tracing",
     "traced": "cnop.logging.tracing",

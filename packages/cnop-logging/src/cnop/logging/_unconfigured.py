@@ -13,13 +13,12 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from datetime import datetime, timezone
-from typing import Any, NamedTuple
+from typing import Any
 
 from loguru import logger
 
 from cnop.logging._report import report_once
-from cnop.logging.formatting import CNOP_EXTRA, fallback_line, json_line
+from cnop.logging.formatting import fallback_line, json_line, make_record
 
 _LEVELS = {
     "TRACE": 5,
@@ -33,16 +32,6 @@ _LEVELS = {
     "FATAL": 50,
 }
 _LOGURU_DEFAULT_HANDLER_ID = 0
-
-
-class _Level(NamedTuple):
-    name: str
-
-
-class _Exception(NamedTuple):
-    type: Any
-    value: Any
-    traceback: Any
 
 
 # Handlers of open ``capture_logs`` blocks: loguru handler id -> (least level, callback).
@@ -80,14 +69,7 @@ def write(level: str, cnop: tuple[Any, ...], message: str, exception: bool) -> b
     captures = [callback for least, callback in list(_captures.values()) if levelno >= least]
     if levelno < threshold and not captures:
         return True
-    record: dict[str, Any] = {
-        "extra": {CNOP_EXTRA: cnop},
-        "time": datetime.now(timezone.utc),
-        "level": _Level(level),
-        "message": message,
-        "exception": _Exception(*sys.exc_info()) if exception else None,
-        "name": cnop[0],
-    }
+    record = make_record(level, cnop, message, exception)
     for callback in captures:
         callback(record)
     if levelno < threshold:

@@ -24,7 +24,7 @@ from typing import Any, Literal
 from loguru import logger
 
 from cnop.exceptions import CNOPConfigurationException
-from cnop.logging import stdlib
+from cnop.logging import _direct, stdlib
 from cnop.logging._report import report_once
 from cnop.logging.formatting import (
     LINE_EXTRA,
@@ -53,6 +53,8 @@ class _State:
         self.handler_id: int | None = None
         self.sink: SafeSink | None = None
         self.default_removed = False
+        # Set while loguru holds only our handler; see cnop.logging._direct.
+        self.route: _direct.Route | None = None
 
 
 _state = _State()
@@ -126,8 +128,11 @@ def configure_logging(
             with contextlib.suppress(ValueError):
                 logger.remove(_LOGURU_DEFAULT_HANDLER_ID)
             _state.default_removed = True
+        _state.route = None
         if _state.handler_id is not None:
-            logger.remove(_state.handler_id)
+            # ValueError: the application removed it already (logger.remove()).
+            with contextlib.suppress(ValueError):
+                logger.remove(_state.handler_id)
             _state.handler_id = None
         if _state.sink is not None:
             _state.sink.close()
@@ -143,6 +148,15 @@ def configure_logging(
             diagnose=False,
             catch=True,
         )
+        if _direct.AVAILABLE:
+            _state.route = _direct.Route(
+                _state.handler_id,
+                _direct.LEVEL_NUMBERS[chosen_level],
+                json_line if chosen_fmt == "json" else console_line,
+                _state.service,
+                new_sink,
+                [None],
+            )
         if intercept_stdlib:
             stdlib.install(_STDLIB_LEVELS.get(chosen_level, getattr(logging, chosen_level)))
         else:
@@ -153,8 +167,11 @@ def reset_logging() -> None:
     """Undo :func:`configure_logging`: remove its handler and the stdlib interception
     (restoring the root logger's level, not the handlers it replaced)."""
     with _state.lock:
+        _state.route = None
         if _state.handler_id is not None:
-            logger.remove(_state.handler_id)
+            # ValueError: the application removed it already (logger.remove()).
+            with contextlib.suppress(ValueError):
+                logger.remove(_state.handler_id)
             _state.handler_id = None
         if _state.sink is not None:
             _state.sink.close()

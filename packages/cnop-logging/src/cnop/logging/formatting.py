@@ -12,14 +12,14 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from decimal import Decimal
 from enum import Enum
 from json.encoder import (  # type: ignore[attr-defined]
     c_make_encoder,
     encode_basestring_ascii,
 )
-from typing import Any
+from typing import Any, NamedTuple
 
 from cnop.logging.context import request_id_var, user_var
 from cnop.logging.redaction import mask_text, redact_fields
@@ -62,6 +62,30 @@ def utc_timestamp(moment: datetime) -> str:
         prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
         _second_cache[0] = (seconds, prefix)
     return f"{prefix}.{moment.microsecond:06d}Z"
+
+
+class _Level(NamedTuple):
+    name: str
+
+
+class _Exception(NamedTuple):
+    type: Any
+    value: Any
+    traceback: Any
+
+
+def make_record(level: str, cnop: tuple[Any, ...], message: str, exception: bool) -> dict[str, Any]:
+    """The part of a loguru record that :func:`record_fields` reads, for a BaseLogger
+    call (``cnop``: logger, action, user, request_id, fields) that loguru never saw;
+    ``exception``: attach the exception being handled."""
+    return {
+        "extra": {CNOP_EXTRA: cnop},
+        "time": datetime.now(timezone.utc),
+        "level": _Level(level),
+        "message": message,
+        "exception": _Exception(*sys.exc_info()) if exception else None,
+        "name": cnop[0],
+    }
 
 
 def current_trace_ids() -> tuple[str | None, str | None]:

@@ -7,7 +7,7 @@ from typing import Any
 from loguru import logger
 
 from cnop.exceptions import CNOPValidationException
-from cnop.logging import _unconfigured
+from cnop.logging import _direct, _unconfigured
 from cnop.logging._report import report_once
 from cnop.logging.configuration import _state
 from cnop.logging.names import LogAction, LoggerName
@@ -61,7 +61,11 @@ class BaseLogger:
         try:
             cnop = (self.name, action, user, request_id, fields)
             text = message if type(message) is str else str(message)
-            if _state.handler_id is None and _unconfigured.write(level, cnop, text, exception):
+            route = _state.route
+            if route is not None:
+                if _direct.write(route, level, cnop, text, exception):
+                    return
+            elif _state.handler_id is None and _unconfigured.write(level, cnop, text, exception):
                 return
             chosen = self._logger_with_exception if exception else self._logger
             chosen.bind(_cnop=cnop).log(level, text)

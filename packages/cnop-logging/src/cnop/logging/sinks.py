@@ -58,12 +58,30 @@ class SafeSink:
         self.dropped = 0
         self._id = f"sink:{id(self)}"
         self._lock = threading.Lock()
+        # Lines reach a sink through loguru (which serialises its handler) and, when
+        # loguru has no other handler, directly; this lock keeps whole lines apart.
+        self._write_lock = threading.Lock()
+        self._busy = threading.local()
 
     def __call__(self, line: str) -> None:
+        busy = self._busy
+        if getattr(busy, "on", False):
+            # The sink itself logged (a callable sink calling a logger): writing now
+            # would deadlock on the lock this thread holds.
+            with self._lock:
+                self.dropped += 1
+            report_once(
+                f"{self._id}:reentrant",
+                f"log sink {self.description} logged while writing a line; "
+                "lines logged from inside a sink are dropped",
+            )
+            return
+        busy.on = True
         try:
-            self._write(line)
-            if self._flush is not None:
-                self._flush()
+            with self._write_lock:
+                self._write(line)
+                if self._flush is not None:
+                    self._flush()
         except Exception as exc:
             with self._lock:
                 self.dropped += 1
@@ -72,6 +90,8 @@ class SafeSink:
                 f"log sink {self.description} failed ({type(exc).__name__}: {exc}); "
                 "further failures of this sink are counted, not reported",
             )
+        finally:
+            busy.on = False
 
     def close(self) -> None:
         """Close the file this sink opened itself (streams given to it stay open)."""
