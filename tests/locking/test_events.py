@@ -7,6 +7,7 @@ import io
 import json
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -126,3 +127,29 @@ print(json.dumps(seen))
         "cnop.lock.wait|memory|busy": 1,
         "cnop.lock.hold|memory|released": 1,
     }
+
+
+def test_a_prompt_hand_off_is_logged_at_debug_and_a_long_wait_at_info(
+    log_lines: io.StringIO,
+) -> None:
+    """Under load every hand-off waits a little; an INFO line for each would cost more than
+    the hand-off. The event is the same, its level says whether the wait was notable."""
+    from cnop.locking._telemetry import NOTABLE_WAIT
+
+    locks = LockManager.in_memory()
+    holder = locks.lock("prompt", ttl=5)
+    holder.__enter__()
+    timer = threading.Timer(NOTABLE_WAIT / 3, holder.__exit__, (None, None, None))
+    timer.start()
+    with locks.lock("prompt", ttl=1, wait=2):
+        pass
+    timer.join()
+    slow = locks.lock("slow", ttl=NOTABLE_WAIT * 2)
+    slow.__enter__()
+    with locks.lock("slow", ttl=1, wait=2):  # enters once that lease lapses
+        pass
+    contended = {e["lock"]: e for e in _lock_events(log_lines) if e["action"] == "lock_contended"}
+    if contended["prompt"]["wait_ms"] < NOTABLE_WAIT * 1000:
+        assert contended["prompt"]["level"] == "DEBUG"
+    assert contended["slow"]["wait_ms"] >= NOTABLE_WAIT * 1000
+    assert contended["slow"]["level"] == "INFO"

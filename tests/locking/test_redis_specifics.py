@@ -6,13 +6,16 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
+import math
 import threading
 import time
 from collections.abc import Callable
 
 import pytest
+import redis
 from redis.crc import key_slot
 
+from cnop.exceptions import CNOPInternalException
 from cnop.locking import (
     AsyncInMemoryLockBackend,
     AsyncLockBackend,
@@ -269,3 +272,32 @@ async def test_an_acquisition_cancelled_after_the_grant_does_not_leave_the_lock_
     with locks.lock(name, wait=0) as lock:
         assert lock.held
     await locks.aclose()
+
+
+@pytest.mark.integration
+def test_every_reply_of_the_acquire_script_maps_to_its_outcome(redis_url: str) -> None:
+    """Granted (the fence), re-sent while held (the same fence), refused (the holder's lease
+    left), a key set by someone else without expiry (no idea when it goes), and a try
+    whose token already released the lock (never granted again); on a client that decodes
+    replies to text, too."""
+    for decode in (False, True):
+        client = redis.Redis.from_url(redis_url, decode_responses=decode)
+        backend = RedisLockBackend(client)
+        name = f"replies-{decode}-{time.monotonic_ns()}"
+        granted = backend.try_acquire(name, "first", 5.0, None)
+        assert granted.acquired
+        assert granted.fencing_token > 0
+        again = backend.try_acquire(name, "first", 5.0, None)
+        assert again == Attempt(True, fencing_token=granted.fencing_token)
+        refused = backend.try_acquire(name, "second", 5.0, None)
+        assert not refused.acquired
+        assert 0 < refused.retry_after <= 5.0
+        assert backend.release(name, "first")
+        with pytest.raises(CNOPInternalException, match="already released"):
+            backend.try_acquire(name, "first", 5.0, None)
+        client.set(keys_for(name).owner, "not-ours")  # no expiry
+        forever = backend.try_acquire(name, "third", 5.0, None)
+        assert not forever.acquired
+        assert forever.retry_after == math.inf
+        client.delete(keys_for(name).owner)
+        client.close()

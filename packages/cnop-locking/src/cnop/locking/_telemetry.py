@@ -1,8 +1,10 @@
 """Lock events, logged through cnop.logging, and wait/hold times recorded as metrics.
 
-Routine events (acquired, released, extended) are DEBUG; contention is INFO; a timeout is
-a WARNING; a lost lock is an ERROR and an audit record, because work done under a lost
-lock may have raced with another holder.
+Routine events (acquired, released, extended) are DEBUG, and so is an acquisition that
+waited less than ``NOTABLE_WAIT`` (a prompt hand-off is routine under load, and writing an
+INFO line would add its cost to every hand-off); a longer wait and a refusal are INFO
+(``lock_contended``); a timeout is a WARNING; a lost lock is an ERROR and an audit record,
+because work done under a lost lock may have raced with another holder.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ import traceback
 from cnop.logging import AuditEvent, AuditLogger, BaseLogger, LogAction, LoggerName, metrics
 
 _log = BaseLogger(LoggerName.LOCK)
+
+#: Seconds of waiting from which a successful acquisition is logged at INFO, not DEBUG.
+NOTABLE_WAIT = 0.05
 _audit = AuditLogger()
 
 WAIT = metrics.histogram(
@@ -33,7 +38,8 @@ def acquired(
 ) -> None:
     WAIT.record(waited, backend=backend, outcome="acquired")
     if contended:
-        _log.info(
+        log = _log.info if waited >= NOTABLE_WAIT else _log.debug
+        log(
             action=LogAction.LOCK_CONTENDED,
             message="Lock acquired after waiting",
             user=user,

@@ -87,35 +87,38 @@ WAITING_RETENTION_MS = 5_000
 
 # The fence is built and compared as text: digit strings without leading zeros order by
 # length, then digit by digit; formatting a Lua number would cost more than the rest.
-ACQUIRE = """
+# The retention times are part of the script text, not arguments: every argument costs the
+# client an encoding and the server a Lua string per call. The reply is one value: the
+# fence as text when granted, else an integer (see ``parse_acquire``).
+ACQUIRE = f"""
 if redis.call('EXISTS', KEYS[4]) == 1 then
-  return {2, 0}
+  return 0
 end
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   local now = redis.call('TIME')
   local fence = now[1] .. string.sub('00000' .. now[2], -6)
-  local last = redis.call('SET', KEYS[2], fence, 'PX', ARGV[3], 'GET')
+  local last = redis.call('SET', KEYS[2], fence, 'PX', {FENCE_RETENTION_MS}, 'GET')
   if last and (#last > #fence or (#last == #fence and last >= fence)) then
     fence = string.format('%.0f', tonumber(last) + 1)
-    redis.call('SET', KEYS[2], fence, 'PX', ARGV[3])
+    redis.call('SET', KEYS[2], fence, 'PX', {FENCE_RETENTION_MS})
   end
-  return {1, fence}
+  return fence
 end
 if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return {1, redis.call('GET', KEYS[2]) or '0'}
+  return redis.call('GET', KEYS[2]) or '0'
 end
-redis.call('SET', KEYS[3], '1', 'PX', ARGV[4])
-return {0, redis.call('PTTL', KEYS[1])}
+redis.call('SET', KEYS[3], '1', 'PX', {WAITING_RETENTION_MS})
+return -3 - redis.call('PTTL', KEYS[1])
 """
 
-RELEASE = """
+RELEASE = f"""
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
-  redis.call('SET', KEYS[3], '1', 'PX', ARGV[3])
+  redis.call('SET', KEYS[3], '1', 'PX', {RELEASED_RETENTION_MS})
   if redis.call('EXISTS', KEYS[4]) == 1 then
     redis.call('DEL', KEYS[2])
     redis.call('RPUSH', KEYS[2], '1')
-    redis.call('PEXPIRE', KEYS[2], ARGV[2])
+    redis.call('PEXPIRE', KEYS[2], {SIGNAL_RETENTION_MS})
   end
   return 1
 end
@@ -124,7 +127,7 @@ if released == '1' then
   return 1
 end
 if not released then
-  redis.call('SET', KEYS[3], '0', 'PX', ARGV[3])
+  redis.call('SET', KEYS[3], '0', 'PX', {RELEASED_RETENTION_MS})
 end
 return 0
 """
@@ -137,11 +140,11 @@ end
 return 0
 """
 
-FORCE_RELEASE = """
+FORCE_RELEASE = f"""
 if redis.call('DEL', KEYS[1]) == 1 then
   redis.call('DEL', KEYS[2])
   redis.call('RPUSH', KEYS[2], '1')
-  redis.call('PEXPIRE', KEYS[2], ARGV[1])
+  redis.call('PEXPIRE', KEYS[2], {SIGNAL_RETENTION_MS})
   return 1
 end
 return 0
@@ -184,20 +187,11 @@ def millis(seconds: float) -> int:
 
 
 def acquire_args(keys: LockKeys, token: str, ttl: float) -> tuple[list[str], list[str | int]]:
-    return [keys.owner, keys.fence, keys.waiting, keys.released(token)], [
-        token,
-        millis(ttl),
-        FENCE_RETENTION_MS,
-        WAITING_RETENTION_MS,
-    ]
+    return [keys.owner, keys.fence, keys.waiting, keys.released(token)], [token, millis(ttl)]
 
 
 def release_args(keys: LockKeys, token: str) -> tuple[list[str], list[str | int]]:
-    return [keys.owner, keys.signal, keys.released(token), keys.waiting], [
-        token,
-        SIGNAL_RETENTION_MS,
-        RELEASED_RETENTION_MS,
-    ]
+    return [keys.owner, keys.signal, keys.released(token), keys.waiting], [token]
 
 
 def extend_args(keys: LockKeys, token: str, ttl: float) -> tuple[list[str], list[str | int]]:
@@ -205,21 +199,23 @@ def extend_args(keys: LockKeys, token: str, ttl: float) -> tuple[list[str], list
 
 
 def force_release_args(keys: LockKeys) -> tuple[list[str], list[str | int]]:
-    return [keys.owner, keys.signal], [SIGNAL_RETENTION_MS]
+    return [keys.owner, keys.signal], []
 
 
 def parse_acquire(reply: Any) -> Attempt:
-    """Map the ACQUIRE script's ``{1, fence}``, ``{0, pttl}`` or ``{2, 0}`` reply."""
-    flag, value = int(reply[0]), int(reply[1])
-    if flag == 1:
-        return Attempt(True, fencing_token=value)
-    if flag == 2:
+    """Map the ACQUIRE script's reply: the fence (text) when granted; ``0`` when the token
+    was already released; ``-3 - pttl`` when refused (so ``-1``: freed between SET NX and
+    PTTL, ``-2``: a key without expiry)."""
+    if isinstance(reply, bytes | str):
+        return Attempt(True, fencing_token=int(reply))
+    code = int(reply)
+    if code == 0:
         raise token_released_error()
-    if value == -2:  # freed between SET NX and PTTL: try again at once
+    if code == -1:  # freed between SET NX and PTTL: try again at once
         return Attempt(False, retry_after=0.0)
-    if value < 0:  # a key without expiry (not set by us): no idea when it goes
+    if code == -2:  # a key without expiry (not set by us): no idea when it goes
         return Attempt(False, retry_after=math.inf)
-    return Attempt(False, retry_after=value / 1000)
+    return Attempt(False, retry_after=(-3 - code) / 1000)
 
 
 def blocking_timeout(timeout: float) -> float:
