@@ -8,7 +8,8 @@ are set.
 
 Each benchmark records its targets in ``summary`` (see ``summary.py``); the run ends with
 one table of them all. ``all`` runs every benchmark; ``--markdown=FILE`` also writes the
-table as Markdown with the date and load average of the run.
+table as Markdown with the date and load average of the run, and ``--readmes`` puts each
+package's rows into the Performance section of its README (between the table markers).
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ def main(argv: list[str]) -> int:
     sys.path.insert(0, str(HERE.parent))  # so benchmarks can `import testservers`
 
     markdown = [a.split("=", 1)[1] for a in argv if a.startswith("--markdown=")]
-    argv = [a for a in argv if not a.startswith("--markdown=")]
+    readmes = "--readmes" in argv
+    argv = [a for a in argv if not a.startswith("--markdown=") and a != "--readmes"]
     available = {p.stem.removeprefix("bench_"): p for p in sorted(HERE.glob("bench_*.py"))}
     names = [a for a in argv if not a.startswith("-") and a != "all"] or list(available)
     unknown = [n for n in names if n not in available]
@@ -61,6 +63,9 @@ def main(argv: list[str]) -> int:
     for path in markdown:
         Path(path).write_text(summary.markdown(), encoding="utf-8")
         print(f"(written as Markdown to {path})")
+    if readmes:
+        for readme in summary.write_readmes(HERE.parent.parent):
+            print(f"(the table of {readme.parent.name} written into its README)")
     return status
 
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import datetime
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
-__all__ = ["Row", "add", "markdown", "rows", "table"]
+__all__ = ["Row", "add", "markdown", "rows", "table", "write_readmes"]
 
 
 @dataclass(frozen=True)
@@ -86,3 +87,23 @@ def markdown(selected: list[Row] | None = None) -> str:
     out = [conditions(), "", "| " + " | ".join(_HEAD) + " |", "|" + "---|" * len(_HEAD)]
     out += ["| " + " | ".join(cells) + " |" for cells in body]
     return "\n".join(out) + "\n"
+
+
+START = "<!-- performance table: regenerated from a full benchmark run -->"
+END = "<!-- end of performance table -->"
+
+
+def write_readmes(root: Path) -> list[Path]:
+    """Put each package's rows between the markers of its README's Performance section."""
+    written = []
+    for package in sorted({r.package for r in _ROWS}):
+        readme = root / "packages" / package / "README.md"
+        text = readme.read_text(encoding="utf-8") if readme.exists() else ""
+        if START not in text or END not in text:
+            continue
+        head, rest = text.split(START, 1)
+        _, tail = rest.split(END, 1)
+        table = markdown([r for r in _ROWS if r.package == package])
+        readme.write_text(f"{head}{START}\n{table}{END}{tail}", encoding="utf-8")
+        written.append(readme)
+    return written
