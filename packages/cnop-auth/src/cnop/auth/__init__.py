@@ -9,12 +9,14 @@ revocation stores, ``RedisRevocationStore`` (``redis`` extra) and ``DynamoDBRevo
 (``dynamodb`` extra), are importable from here and load redis or boto3 only when used.
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from __future__ import annotations
 
 from cnop.auth.__about__ import __version__
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at run time
 if TYPE_CHECKING:
+    from typing import Any
+
     from cnop.auth.claims import AccessToken, TokenClaims, TokenPair
     from cnop.auth.context import (
         CONTEXT_HEADERS,
@@ -104,6 +106,8 @@ _SUBMODULES = frozenset(
 
 
 def __getattr__(name: str) -> Any:
+    import importlib  # noqa: PLC0415 - loaded with the first name asked for
+
     module = _LAZY.get(name)
     if module is not None:
         value = getattr(importlib.import_module(module), name)
