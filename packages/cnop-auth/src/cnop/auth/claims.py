@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from enum import Enum
-
 from pydantic import AwareDatetime, ConfigDict, Field
 
 from cnop.auth.models import AuthModel
+from cnop.auth.token_type import TokenType
 from cnop.exceptions import UserRole
 
-
-class TokenType(str, Enum):
-    """The ``type`` claim: an access token opens APIs; a refresh token only gets new tokens."""
-
-    ACCESS = "access"
-    REFRESH = "refresh"
+__all__ = ["AccessToken", "TokenClaims", "TokenPair", "TokenType"]
 
 
 class TokenClaims(AuthModel):

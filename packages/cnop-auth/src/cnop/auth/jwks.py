@@ -6,27 +6,23 @@ async path runs the fetch in a worker thread, so it never holds up the event loo
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from cnop.auth import security_events
 from cnop.auth.arguments import require_callable
 from cnop.auth.keys import JWTKey, KeySet
-from cnop.auth.security_events import auth_log
 from cnop.exceptions import (
     CNOPConfigurationException,
     CNOPException,
     CNOPServiceUnavailableException,
     CNOPValidationException,
 )
-from cnop.logging import LogAction
 
 DEFAULT_TTL = timedelta(minutes=5)
 DEFAULT_MIN_REFETCH = timedelta(seconds=30)
@@ -130,6 +126,8 @@ class JWKSClient:
                 self._lock.release()
             if cached is not None:
                 return cached
+        import asyncio  # noqa: PLC0415 - loaded already: this runs on an event loop
+
         return await asyncio.to_thread(self.keys, kid)
 
     # -- internals ---------------------------------------------------------------------
@@ -152,11 +150,9 @@ class JWKSClient:
         try:
             keys = parse_jwks(self._fetch(self._url, self._timeout))
         except Exception as exc:  # a custom fetch may raise anything; none of it escapes
-            auth_log.warning(
-                action=LogAction.AUTH_FAILED,
-                message="JWKS fetch failed; keeping the last good keys",
-                jwks_url=self._url,
-                reason=exc.message if isinstance(exc, CNOPException) else type(exc).__name__,
+            security_events.jwks_fetch_failed(
+                self._url,
+                exc.message if isinstance(exc, CNOPException) else type(exc).__name__,
                 have_keys=self._keys is not None,
             )
             return
@@ -199,6 +195,10 @@ def _check_url(url: Any) -> str:
 
 
 def _http_get(url: str, timeout: float) -> bytes:
+    # urllib.request (http.client, email, ssl) loads with the first fetch, not at import.
+    import urllib.error  # noqa: PLC0415
+    import urllib.request  # noqa: PLC0415
+
     request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310
     try:
         # The scheme is checked (http/https only) when the client is built.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from cnop.exceptions import CNOPValidationException
 
@@ -32,6 +32,9 @@ def validation_error(model: str, error: ValidationError) -> CNOPValidationExcept
 
 class AuthModel(BaseModel):
     """A pydantic model whose construction and validation raise ``CNOPValidationException``."""
+
+    # Validators are built on a model's first use, not when its module is imported.
+    model_config = ConfigDict(defer_build=True)
 
     def __init__(self, /, **data: Any) -> None:
         try:

@@ -6,16 +6,11 @@ executor so that the (deliberately slow) hashing never blocks the event loop.
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import functools
 import importlib.util
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Executor
-from typing import Any, TypeVar
-
-from passlib.context import CryptContext
-from passlib.exc import MissingBackendError
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from cnop.auth import security_events
 from cnop.exceptions import (
@@ -24,6 +19,11 @@ from cnop.exceptions import (
     CNOPValidationException,
     FieldConstraints,
 )
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
+
+    from passlib.context import CryptContext
 
 T = TypeVar("T")
 
@@ -77,7 +77,7 @@ class PasswordManager:
             raise CNOPConfigurationException("bcrypt_rounds must be an integer")
         if not 4 <= bcrypt_rounds <= 31:
             raise CNOPConfigurationException(f"bcrypt_rounds must be 4-31, got {bcrypt_rounds}")
-        if executor is not None and not isinstance(executor, Executor):
+        if executor is not None and not _is_executor(executor):
             raise CNOPConfigurationException(
                 "executor must be a concurrent.futures.Executor (or None)"
             )
@@ -92,7 +92,11 @@ class PasswordManager:
         }
         if "argon2" in schemes:
             settings["argon2__type"] = "ID"
-        self._context = CryptContext(**settings)
+        # passlib (and the hash backends it finds) loads with the first manager, not with
+        # ``import cnop.auth``.
+        from passlib.context import CryptContext  # noqa: PLC0415
+
+        self._context: CryptContext = CryptContext(**settings)
         self._scheme = schemes[0]
         self._executor = executor
         self._dummy_hash: str | None = None
@@ -161,6 +165,8 @@ class PasswordManager:
             # bcrypt cannot hold this password whole: it is not the one that was stored, and
             # comparing a truncated copy is exactly what must never happen.
             return False, None
+        from passlib.exc import MissingBackendError  # noqa: PLC0415 - loaded with passlib.context
+
         try:
             matches, new_hash = self._context.verify_and_update(password, hashed)
         except MissingBackendError as exc:
@@ -217,6 +223,8 @@ class PasswordManager:
         return await self._off_loop(self.authenticate, username, password, stored_hash)
 
     async def _off_loop(self, func: Callable[..., T], *args: Any) -> T:
+        import asyncio  # noqa: PLC0415 - loaded already: this runs on an event loop
+
         loop = asyncio.get_running_loop()
         # Copy the context so request ids (contextvars) reach the logs written in the thread.
         call = functools.partial(contextvars.copy_context().run, func, *args)
@@ -241,3 +249,10 @@ def _require_password_text(password: Any) -> None:
         raise CNOPValidationException.for_field("password", "must be a string")
     if not password:
         raise CNOPValidationException.for_field("password", "must not be empty")
+
+
+def _is_executor(value: object) -> bool:
+    # concurrent.futures (and the logging module it loads) only when an executor is given.
+    from concurrent.futures import Executor  # noqa: PLC0415
+
+    return isinstance(value, Executor)

@@ -13,15 +13,18 @@ import math
 import re
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cnop.auth.claims import TokenClaims, TokenType
 from cnop.auth.keys import JWTKey, KeySet
+from cnop.auth.token_type import TokenType
 from cnop.exceptions import (
     CNOPTokenExpiredException,
     CNOPTokenInvalidException,
     CNOPValidationException,
 )
+
+if TYPE_CHECKING:
+    from cnop.auth.claims import TokenClaims
 
 # Far enough for any real token, near enough that datetime conversion cannot overflow.
 _MAX_TIMESTAMP = 253402300799  # 9999-12-31T23:59:59Z
@@ -129,6 +132,9 @@ def check_claims(
         raise invalid("wrong or missing audience")
     if expected_type is not None and claims.get("type") != expected_type.value:
         raise invalid(f"wrong token type (expected {expected_type.value})")
+    # The claim models (and pydantic) load with the first token checked, not at import.
+    from cnop.auth.claims import TokenClaims  # noqa: PLC0415
+
     try:
         return TokenClaims.model_validate(
             {**claims, "iat": _utc(iat), "nbf": _utc(nbf), "exp": _utc(exp), **extra}

@@ -6,13 +6,12 @@ import secrets
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from jose import jws
 
 from cnop.auth import security_events
 from cnop.auth.arguments import require_callable
-from cnop.auth.claims import AccessToken, TokenClaims, TokenPair, TokenType
 from cnop.auth.identity import require_role_value, require_username
 from cnop.auth.keys import KeySet
 from cnop.auth.revocation import (
@@ -40,6 +39,7 @@ from cnop.auth.store_calls import (
     run_async,
 )
 from cnop.auth.token_checks import check_claims, header_kid, invalid, select_key
+from cnop.auth.token_type import TokenType
 from cnop.exceptions import (
     CNOPConfigurationException,
     CNOPException,
@@ -48,6 +48,10 @@ from cnop.exceptions import (
     CNOPValidationException,
     UserRole,
 )
+
+if TYPE_CHECKING:
+    # The claim models (and pydantic) load with the first token issued or checked.
+    from cnop.auth.claims import AccessToken, TokenClaims, TokenPair
 
 _TOKEN_ERRORS = (CNOPTokenInvalidException, CNOPTokenExpiredException)
 _DEFAULT_SESSION = timedelta(days=DEFAULT_SESSION_DAYS)
@@ -175,6 +179,8 @@ class TokenManager:
         """
         lifetime = self._lifetime(expires_delta, self._settings.access_token_lifetime)
         token, expires_at = self._issue(username, role, TokenType.ACCESS, lifetime, None)
+        from cnop.auth.claims import AccessToken  # noqa: PLC0415
+
         return AccessToken(access_token=token, expires_in=lifetime, expires_at=expires_at)
 
     def create_token_pair(
@@ -382,6 +388,8 @@ class TokenManager:
         refresh, refresh_exp = self._issue(
             username, role, TokenType.REFRESH, refresh_lifetime, session, now=now
         )
+        from cnop.auth.claims import TokenPair  # noqa: PLC0415
+
         return TokenPair(
             access_token=access,
             expires_in=access_lifetime,

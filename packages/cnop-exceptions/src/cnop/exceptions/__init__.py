@@ -7,7 +7,6 @@
 """
 
 from cnop.exceptions.__about__ import __version__
-from cnop.exceptions.aws import aws_region, dynamodb_endpoint_url, find_aws_region
 from cnop.exceptions.base import CNOPClientException, CNOPException, CNOPInternalException
 from cnop.exceptions.business import (
     CNOPAssetInactiveException,
@@ -63,6 +62,32 @@ from cnop.exceptions.security import (
     CNOPUserInactiveException,
 )
 from cnop.exceptions.validation import CNOPEntityValidationException, CNOPValidationException
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at run time
+if TYPE_CHECKING:
+    from cnop.exceptions.aws import aws_region, dynamodb_endpoint_url, find_aws_region
+
+# The AWS settings helpers (and the re and urllib.parse they use) load on first use: most
+# importers only want the exception classes.
+_LAZY = frozenset({"aws_region", "dynamodb_endpoint_url", "find_aws_region"})
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY or name == "aws":
+        import importlib  # noqa: PLC0415
+
+        aws = importlib.import_module("cnop.exceptions.aws")
+        if name == "aws":
+            return aws
+        value = getattr(aws, name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module 'cnop.exceptions' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __all__ = [
     "PROBLEM_CONTENT_TYPE",

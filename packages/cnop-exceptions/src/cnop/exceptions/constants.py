@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from enum import Enum
 from http import HTTPStatus
-from typing import Final
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at run time
+if TYPE_CHECKING:
+    from typing import Final
 
 __all__ = [
     "ErrorMessage",

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from http import HTTPStatus
-from typing import Any
 
 from cnop.exceptions.base import CNOPException, _text
 from cnop.exceptions.validation import CNOPValidationException
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at run time
+if TYPE_CHECKING:
+    from typing import Any
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 DEFAULT_TYPE_BASE = "urn:cnop:problem:"
