@@ -6,6 +6,8 @@ scripted; the same operations run against the real server in test_ledgers_dao.py
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -19,6 +21,7 @@ from cnop.data.core.batch import (
 )
 from cnop.data.core.steps import Call, Concurrently, NextDone, Pause, Start
 from cnop.data.errors import CancellationReason
+from cnop.data.executors import AsyncExecutor, SyncExecutor
 from cnop.exceptions import (
     CNOPDatabaseConnectionException,
     CNOPEntityAlreadyExistsException,
@@ -370,3 +373,62 @@ def test_batch_get_splits_at_100_dedupes_and_retries_keys() -> None:
 def test_call_is_a_plain_value() -> None:
     call = Call("get_item", {"TableName": TABLE}, TABLE)
     assert call == Call("get_item", {"TableName": TABLE}, TABLE)
+
+
+class _SlowClient:
+    """A client whose ``transact_write_items`` takes a while (no server: the executor is tested)."""
+
+    def __init__(self) -> None:
+        self.finished: list[str] = []
+
+    def transact_write_items(self, **params: Any) -> dict[str, Any]:
+        time.sleep(0.05)
+        self.finished.append(params["ClientRequestToken"])
+        return {}
+
+
+class _AsyncSlowClient(_SlowClient):
+    async def transact_write_items(self, **params: Any) -> dict[str, Any]:  # type: ignore[override]
+        await asyncio.sleep(0.05)
+        self.finished.append(params["ClientRequestToken"])
+        return {}
+
+
+def _abandons_a_started_call() -> Any:
+    call = put_new_chunk(TABLE, [_item(1)], ["1"], "R")
+    yield Start(call)
+    return "left early"
+
+
+def test_executors_see_through_calls_an_operation_left_behind() -> None:
+    """No request of an operation is still running once ``run`` returned."""
+    client = _SlowClient()
+    assert SyncExecutor(client).run(_abandons_a_started_call()) == "left early"
+    assert len(client.finished) == 1
+
+    async_client = _AsyncSlowClient()
+    assert asyncio.run(AsyncExecutor(async_client).run(_abandons_a_started_call())) == (
+        "left early"
+    )
+    assert len(async_client.finished) == 1
+
+
+def test_executors_run_a_batch_window_and_hand_back_each_outcome() -> None:
+    items = [_item(i) for i in range(450)]
+    client = _SlowClient()
+    assert SyncExecutor(client).run(batch_put(TABLE, items, _ids(items), concurrency=3)) == 450
+    async_client = _AsyncSlowClient()
+    op = batch_put(TABLE, items, _ids(items), concurrency=3)
+    assert asyncio.run(AsyncExecutor(async_client).run(op)) == 450
+    assert sorted(client.finished) == sorted(async_client.finished)
+    assert len(set(client.finished)) == 5
+
+
+def test_next_done_with_nothing_started_is_a_programming_error() -> None:
+    def bad() -> Any:
+        yield NextDone()
+
+    with pytest.raises(TypeError, match="no started call"):
+        SyncExecutor(_SlowClient()).run(bad())
+    with pytest.raises(TypeError, match="no started call"):
+        asyncio.run(AsyncExecutor(_AsyncSlowClient()).run(bad()))
