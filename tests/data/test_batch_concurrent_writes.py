@@ -251,3 +251,25 @@ def test_bad_concurrency_is_a_validation_error_and_nothing_is_sent(
     with pytest.raises(CNOPValidationException, match="concurrency"):
         write(_records(new_username(), 3), concurrency=bad)
     assert dynamodb_proxy.records("TransactWriteItems") == []
+
+
+async def test_a_cancelled_async_batch_leaves_no_write_running_behind_it(
+    data_settings: DataSettings, dynamodb_proxy: Any, new_username: Callable[[], str]
+) -> None:
+    settings = _through(data_settings, dynamodb_proxy)
+    name = new_username()
+    records = _records(name, 400)
+    dynamodb_proxy.every("TransactWriteItems", fp.delay(0.3), 1.0, seed=1)
+    async with open_async_client(settings) as client:
+        dao = AsyncBalanceDAO(client, settings=settings)
+        task = asyncio.ensure_future(dao.create_transactions(records, concurrency=2))
+        await asyncio.sleep(0.15)  # two chunks are in flight
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        sent = dynamodb_proxy.records("TransactWriteItems")
+        # Each chunk that went out was seen through to its reply before the task ended.
+        assert sent
+        assert all(r.delivered for r in sent)
+    stored = _stored(BalanceDAO(settings=data_settings), name)
+    assert len(stored) == 100 * len(sent)
