@@ -16,7 +16,7 @@ from cnop.data.aio import (
 )
 from cnop.data.cache import AsyncCachedAssetDAO, CachedAssetDAO
 from cnop.data.config import DataSettings, TableNames, dynamodb_client, reset_clients
-from cnop.data.core.batch import Backoff
+from cnop.data.core.batch import DEFAULT_WRITE_CONCURRENCY, MAX_WRITE_CONCURRENCY, Backoff
 from cnop.data.core.paging import Page
 from cnop.data.core.users import PasswordVerifier
 from cnop.data.dao import (
@@ -75,6 +75,8 @@ from cnop.data.transactions import (
 )
 
 __all__ = [
+    "DEFAULT_WRITE_CONCURRENCY",
+    "MAX_WRITE_CONCURRENCY",
     "ORDER_TRANSITIONS",
     "Asset",
     "AssetBalance",

@@ -21,6 +21,7 @@ from cnop.data.core import balances as balance_ops
 from cnop.data.core import holdings as holding_ops
 from cnop.data.core import orders as order_ops
 from cnop.data.core import users as user_ops
+from cnop.data.core.batch import DEFAULT_WRITE_CONCURRENCY
 from cnop.data.core.cursor import CursorCodec
 from cnop.data.core.paging import DEFAULT_PAGE_SIZE, Page
 from cnop.data.core.users import PasswordVerifier
@@ -160,14 +161,22 @@ class AsyncBalanceDAO(AsyncDAO):
     async def create_transaction(self, record: BalanceTransaction) -> BalanceTransaction:
         return await self.executor.run(balance_ops.create_balance_transaction(self.tables, record))
 
-    async def create_transactions(self, records: Sequence[BalanceTransaction]) -> int:
-        """Write new records, 100 per transaction; returns how many were written.
+    async def create_transactions(
+        self,
+        records: Sequence[BalanceTransaction],
+        *,
+        concurrency: int = DEFAULT_WRITE_CONCURRENCY,
+    ) -> int:
+        """Write new records, 100 per transaction, ``concurrency`` transactions in flight
+        (1 to 32, default 4); returns how many were written.
 
-        An existing record id is CNOPEntityAlreadyExistsException (naming it): its chunk
-        of 100 writes nothing, chunks written before it stay written.
+        An existing record id is CNOPEntityAlreadyExistsException (naming it in
+        ``details["ids"]``): its chunk of 100 writes nothing, no further chunk is started,
+        and ``details["written"]`` / ``details["not_written"]`` list every other record
+        exactly. A lost reply is resent with the same request token (written once).
         """
         return await self.executor.run(
-            balance_ops.create_balance_transactions(self.tables, records)
+            balance_ops.create_balance_transactions(self.tables, records, concurrency=concurrency)
         )
 
 
@@ -291,13 +300,23 @@ class AsyncAssetTransactionDAO(AsyncDAO):
     async def create_transaction(self, record: AssetTransaction) -> AssetTransaction:
         return await self.executor.run(holding_ops.create_asset_transaction(self.tables, record))
 
-    async def create_transactions(self, records: Sequence[AssetTransaction]) -> int:
-        """Write new records, 100 per transaction; returns how many were written.
+    async def create_transactions(
+        self,
+        records: Sequence[AssetTransaction],
+        *,
+        concurrency: int = DEFAULT_WRITE_CONCURRENCY,
+    ) -> int:
+        """Write new records, 100 per transaction, ``concurrency`` transactions in flight
+        (1 to 32, default 4); returns how many were written.
 
-        An existing record id is CNOPEntityAlreadyExistsException (naming it): its chunk
-        of 100 writes nothing, chunks written before it stay written.
+        An existing record id is CNOPEntityAlreadyExistsException (naming it in
+        ``details["ids"]``): its chunk of 100 writes nothing, no further chunk is started,
+        and ``details["written"]`` / ``details["not_written"]`` list every other record
+        exactly. A lost reply is resent with the same request token (written once).
         """
-        return await self.executor.run(holding_ops.create_asset_transactions(self.tables, records))
+        return await self.executor.run(
+            holding_ops.create_asset_transactions(self.tables, records, concurrency=concurrency)
+        )
 
     async def get_transaction(self, username: str, transaction_id: str) -> AssetTransaction:
         return await self.executor.run(

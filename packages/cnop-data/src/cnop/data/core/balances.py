@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from cnop.data.config import TableNames
-from cnop.data.core.batch import batch_put
+from cnop.data.core.batch import DEFAULT_WRITE_CONCURRENCY, batch_put
 from cnop.data.core.common import get_one, put_one, require_model
 from cnop.data.core.cursor import CursorCodec
 from cnop.data.core.paging import Page, PartitionQuery, query_page
@@ -87,12 +87,15 @@ def create_balance_transaction(
 
 
 def create_balance_transactions(
-    tables: TableNames, records: Sequence[BalanceTransaction], *, concurrency: int = 8
+    tables: TableNames,
+    records: Sequence[BalanceTransaction],
+    *,
+    concurrency: int = DEFAULT_WRITE_CONCURRENCY,
 ) -> Operation[int]:
     """Write many new ledger records in transactions of up to 100 (see ``batch_put``).
 
     A chunk holding a record that already exists is refused whole with
-    CNOPEntityAlreadyExistsException; chunks written before it stay written.
+    CNOPEntityAlreadyExistsException, whose details list what was and was not written.
     """
     checked = validate_records(records, BalanceTransaction)
     items = [BALANCE_TRANSACTION_MAPPER.to_item(r) for r in checked]

@@ -8,7 +8,7 @@ from typing import Any, TypeAlias, TypeVar
 
 from cnop.data.errors import ConditionFailedHandler, TransactionCancelledHandler
 
-__all__ = ["Call", "Concurrently", "Operation", "Pause", "Step"]
+__all__ = ["Call", "Concurrently", "NextDone", "Operation", "Pause", "Start", "Step"]
 
 T = TypeVar("T")
 
@@ -43,6 +43,27 @@ class Concurrently:
     calls: tuple[Call, ...]
 
 
-Step: TypeAlias = Call | Pause | Concurrently
+@dataclass(frozen=True)
+class Start:
+    """Send ``call`` in the background after ``delay`` seconds; the reply is its ticket (an int).
+
+    The operation keeps going while the call is in flight and later collects its outcome
+    with :class:`NextDone`. An operation collects every call it started before it ends
+    (nothing it sent is left unanswered), and bounds how many it keeps in flight.
+    """
+
+    call: Call
+    delay: float = 0.0
+
+
+@dataclass(frozen=True)
+class NextDone:
+    """Wait for the first started call to finish; the reply is ``(ticket, reply or exception)``.
+
+    Only valid while at least one started call has not been collected yet.
+    """
+
+
+Step: TypeAlias = Call | Pause | Concurrently | Start | NextDone
 #: A core operation: yields steps, receives replies, returns ``T``.
 Operation = Generator[Step, Any, T]
