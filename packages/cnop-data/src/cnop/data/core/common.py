@@ -30,9 +30,18 @@ M = TypeVar("M", bound=CNOPModel)
 
 
 def require_model(value: Any, model: type[M], field: str) -> M:
+    """``value`` as a valid ``model``, or CNOPValidationException naming what is wrong.
+
+    An instance is validated again: one built without validation (``model_construct``)
+    could hold any type, and requests are sent without botocore's parameter check, so a
+    wrong type would reach DynamoDB (stored as something else, or refused as a fault).
+    """
     if not isinstance(value, model):
         raise CNOPValidationException.for_field(field, f"must be a {model.__name__}")
-    return value
+    checked = model.model_validate(dict(value.__dict__))
+    # Partial updates change only the fields that were given.
+    object.__setattr__(checked, "__pydantic_fields_set__", set(value.model_fields_set))
+    return checked
 
 
 def check_version(expected_version: Any) -> int:
