@@ -25,15 +25,21 @@ from cnop.data import (
     OrderDAO,
     OrderStatus,
     TransactionManager,
+    UserDAO,
+    UserUpdate,
 )
 from cnop.data.models import Order
 from cnop.data.transactions import operations as ops
 from cnop.data.transactions.limits import order_cost, sale_proceeds
 from cnop.data.types import utc_now
 from cnop.exceptions import (
+    CNOPAssetInactiveException,
     CNOPEntityNotFoundException,
     CNOPException,
+    CNOPInsufficientAssetBalanceException,
+    CNOPInsufficientBalanceException,
     CNOPInvalidStateTransitionException,
+    CNOPUserInactiveException,
     CNOPValidationException,
 )
 
@@ -335,3 +341,46 @@ def test_a_sweep_fill_from_a_copy_that_differs_from_the_order_moves_nothing(
             assert _money(data_settings, name, other)[1] == before[other][1]
     check_invariants(data_settings, [name], None)
     _settled_per_order(data_settings, name)
+
+
+def test_refusals_name_what_the_database_had(
+    flows: Any, make_user: Callable[[], str], make_asset: Callable[..., str]
+) -> None:
+    # Nothing is read before the write: the numbers come from the item the condition saw.
+    name, asset = make_user(), make_asset("10")
+    flows.deposit(name, "40")
+    with pytest.raises(CNOPInsufficientBalanceException) as short:
+        flows.withdraw(name, "45")
+    assert "45 USD needed, 40 USD available" in str(short.value)
+    with pytest.raises(CNOPInsufficientAssetBalanceException) as none_held:
+        flows.sell(name, asset, "1")
+    assert "1 needed, 0 held" in str(none_held.value)
+    flows.buy(name, asset, "3")
+    with pytest.raises(CNOPInsufficientAssetBalanceException) as few:
+        flows.place_limit_order(name, _limit("sell", asset, "5", "10"))
+    assert "5 needed, 3 held" in str(few.value)
+    with pytest.raises(CNOPInsufficientBalanceException) as cost:
+        flows.buy(name, asset, "2")
+    assert "20.00 USD needed, 10.00 USD available" in str(cost.value)
+
+
+def test_a_deactivated_asset_or_user_stops_a_market_order_before_money_moves(
+    flows: Any,
+    data_settings: DataSettings,
+    make_user: Callable[[], str],
+    make_asset: Callable[..., str],
+    balance_of: Callable[[str], Decimal],
+) -> None:
+    name, asset = make_user(), make_asset("10")
+    flows.deposit(name, "40")
+    assets = AssetDAO(settings=data_settings)
+    current = assets.get_asset(asset)
+    assets.update_asset(asset, AssetUpdate(is_active=False), current.version)
+    with pytest.raises(CNOPAssetInactiveException):
+        flows.buy(name, asset, "1", idempotency_key="inactive-1")
+    users = UserDAO(settings=data_settings)
+    user = users.get_user_by_username(name)
+    users.update_user(name, UserUpdate(is_active=False), user.version)
+    with pytest.raises(CNOPUserInactiveException):
+        flows.withdraw(name, "1")
+    assert balance_of(name) == Decimal(40)

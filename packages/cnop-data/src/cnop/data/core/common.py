@@ -38,9 +38,17 @@ def require_model(value: Any, model: type[M], field: str) -> M:
     """
     if not isinstance(value, model):
         raise CNOPValidationException.for_field(field, f"must be a {model.__name__}")
-    checked = model.model_validate(dict(value.__dict__))
-    # Partial updates change only the fields that were given.
-    object.__setattr__(checked, "__pydantic_fields_set__", set(value.model_fields_set))
+    given = value.model_fields_set
+    fields = model.model_fields
+    # A field left at its plain default is left out (a partial update tells "not given"
+    # from "cleared" that way); one made by a factory (an id) is kept as it was made.
+    data = {
+        name: held
+        for name, held in value.__dict__.items()
+        if name in given or (name in fields and fields[name].default_factory is not None)
+    }
+    checked = model.model_validate(data)
+    object.__setattr__(checked, "__pydantic_fields_set__", set(given))
     return checked
 
 
