@@ -24,6 +24,7 @@ from cnop.data import (
     OrderCreate,
     OrderDAO,
     OrderStatus,
+    RetryPolicy,
     TransactionManager,
     UserDAO,
     UserUpdate,
@@ -36,14 +37,18 @@ from cnop.exceptions import (
     CNOPAssetInactiveException,
     CNOPEntityNotFoundException,
     CNOPException,
+    CNOPIdempotencyConflictException,
     CNOPInsufficientAssetBalanceException,
     CNOPInsufficientBalanceException,
     CNOPInvalidStateTransitionException,
+    CNOPOutcomeUnknownException,
     CNOPUserInactiveException,
     CNOPValidationException,
 )
 
 from .invariants import check_invariants
+
+fp = pytest.importorskip("cnop_faultproxy")
 
 
 def _limit(side: str, asset: str, quantity: str, price: str, **extra: Any) -> OrderCreate:
@@ -384,3 +389,61 @@ def test_a_deactivated_asset_or_user_stops_a_market_order_before_money_moves(
     with pytest.raises(CNOPUserInactiveException):
         flows.withdraw(name, "1")
     assert balance_of(name) == Decimal(40)
+
+
+def test_a_repeated_write_only_key_replays_even_when_its_conditions_now_fail(
+    flows: Any,
+    data_settings: DataSettings,
+    make_user: Callable[[], str],
+    balance_of: Callable[[str], Decimal],
+) -> None:
+    # Nothing is read first: the record's condition must win over the balance's and the
+    # user's, which fail too by now.
+    name = make_user()
+    flows.deposit(name, "30")
+    drained = flows.withdraw(name, "30", idempotency_key="drain-1")
+    again = flows.withdraw(name, "30", idempotency_key="drain-1")
+    assert again.replayed
+    assert again.balance_transaction == drained.balance_transaction
+    users = UserDAO(settings=data_settings)
+    users.update_user(name, UserUpdate(is_active=False), users.get_user_by_username(name).version)
+    assert flows.withdraw(name, "30", idempotency_key="drain-1").replayed
+    with pytest.raises(CNOPIdempotencyConflictException):
+        flows.deposit(name, "5", idempotency_key="drain-1")
+    assert balance_of(name) == Decimal(0)
+
+
+def test_a_fill_whose_outcome_was_unknown_is_replayed_by_its_key(
+    data_settings: DataSettings,
+    dynamodb_proxy: Any,
+    make_user: Callable[[], str],
+    make_asset: Callable[..., str],
+    balance_of: Callable[[str], Decimal],
+) -> None:
+    # The fill committed, its reply, the re-send and the record lookup were lost: the caller
+    # retries with the key the error named, and the order is completed by then.
+    flows = TransactionManager(settings=data_settings)
+    name, asset = make_user(), make_asset("10")
+    flows.deposit(name, "100")
+    order = flows.place_limit_order(name, _limit("buy", asset, "2", "10")).order
+    proxied = TransactionManager(
+        settings=DataSettings.from_env(
+            endpoint_url=dynamodb_proxy.url,
+            tables=data_settings.tables,
+            region="us-east-1",
+            connect_timeout=1.0,
+            read_timeout=1.0,
+            max_attempts=1,
+        ),
+        retry=RetryPolicy(base_delay=0.01, max_delay=0.05, resends=1),
+    )
+    dynamodb_proxy.plan("TransactWriteItems", [fp.DROP_REPLY, fp.RESET])
+    dynamodb_proxy.plan("GetItem", [fp.FORWARD, fp.RESET])  # the order read, the lookup
+    with pytest.raises(CNOPOutcomeUnknownException):
+        proxied.fill_order(order.order_id, "9", idempotency_key="lost-fill-1")
+    dynamodb_proxy.clear()
+    again = proxied.fill_order(order.order_id, "9", idempotency_key="lost-fill-1")
+    assert again.replayed
+    assert again.amount == Decimal("2.00")
+    assert balance_of(name) == Decimal("82.00")
+    check_invariants(data_settings, [name], None)
