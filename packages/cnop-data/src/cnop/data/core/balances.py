@@ -75,7 +75,7 @@ def create_balance_transaction(
     tables: TableNames, record: BalanceTransaction
 ) -> Operation[BalanceTransaction]:
     """Write one new ledger record (never overwriting one with the same id)."""
-    require_model(record, BalanceTransaction, "record")
+    record = require_model(record, BalanceTransaction, "record")
     return (
         yield from put_one(
             tables.users,
@@ -97,7 +97,10 @@ def create_balance_transactions(
     A chunk holding a record that already exists is refused whole with
     CNOPEntityAlreadyExistsException, whose details list what was and was not written.
     """
-    checked = validate_records(records, BalanceTransaction)
+    checked = [
+        require_model(r, BalanceTransaction, "records")
+        for r in validate_records(records, BalanceTransaction)
+    ]
     items = [BALANCE_TRANSACTION_MAPPER.to_item(r) for r in checked]
     ids = [r.transaction_id for r in checked]
     return (

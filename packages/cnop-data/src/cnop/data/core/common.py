@@ -30,9 +30,26 @@ M = TypeVar("M", bound=CNOPModel)
 
 
 def require_model(value: Any, model: type[M], field: str) -> M:
+    """``value`` as a valid ``model``, or CNOPValidationException naming what is wrong.
+
+    An instance is validated again: one built without validation (``model_construct``)
+    could hold any type, and requests are sent without botocore's parameter check, so a
+    wrong type would reach DynamoDB (stored as something else, or refused as a fault).
+    """
     if not isinstance(value, model):
         raise CNOPValidationException.for_field(field, f"must be a {model.__name__}")
-    return value
+    given = value.model_fields_set
+    fields = model.model_fields
+    # A field left at its plain default is left out (a partial update tells "not given"
+    # from "cleared" that way); one made by a factory (an id) is kept as it was made.
+    data = {
+        name: held
+        for name, held in value.__dict__.items()
+        if name in given or (name in fields and fields[name].default_factory is not None)
+    }
+    checked = model.model_validate(data)
+    object.__setattr__(checked, "__pydantic_fields_set__", set(given))
+    return checked
 
 
 def check_version(expected_version: Any) -> int:

@@ -105,7 +105,7 @@ def list_asset_transactions(
 def create_asset_transaction(
     tables: TableNames, record: AssetTransaction
 ) -> Operation[AssetTransaction]:
-    require_model(record, AssetTransaction, "record")
+    record = require_model(record, AssetTransaction, "record")
     return (
         yield from put_one(
             tables.orders,
@@ -127,7 +127,10 @@ def create_asset_transactions(
     A chunk holding a record that already exists is refused whole with
     CNOPEntityAlreadyExistsException, whose details list what was and was not written.
     """
-    checked = validate_records(records, AssetTransaction)
+    checked = [
+        require_model(r, AssetTransaction, "records")
+        for r in validate_records(records, AssetTransaction)
+    ]
     items = [ASSET_TRANSACTION_MAPPER.to_item(r) for r in checked]
     ids = [r.transaction_id for r in checked]
     return (

@@ -102,7 +102,7 @@ def _not_found(order_id: str) -> CNOPOrderNotFoundException:
 
 
 def create_order(tables: TableNames, order: Order) -> Operation[Order]:
-    require_model(order, Order, "order")
+    order = require_model(order, Order, "order")
     return (yield from put_one(tables.orders, order, ORDER_MAPPER, f"Order '{order.order_id}'"))
 
 
@@ -192,6 +192,26 @@ def order_status_update(
         values[":username"] = {"S": pinned.username}
         values[":order_type"] = {"S": pinned.order_type.value}
         condition += " AND #username = :username AND #order_type = :order_type"
+        # And what a flow computes the money it moves from (a sweep plans from the copy
+        # its index query returned, without reading the order again).
+        names.update({"#asset_id": "asset_id", "#quantity": "quantity"})
+        values[":asset_id"] = {"S": pinned.asset_id}
+        values[":quantity"] = {"N": str(pinned.quantity)}
+        condition += " AND #asset_id = :asset_id AND #quantity = :quantity"
+        for attr, pinned_value in (
+            ("limit_price", pinned.limit_price),
+            ("expires_at", pinned.expires_at),
+        ):
+            names[f"#{attr}"] = attr
+            if pinned_value is None:
+                condition += f" AND attribute_not_exists(#{attr})"
+            else:
+                values[f":{attr}"] = (
+                    {"S": format_timestamp(pinned_value)}
+                    if isinstance(pinned_value, datetime)
+                    else {"N": str(pinned_value)}
+                )
+                condition += f" AND #{attr} = :{attr}"
     if hold is not None:
         names["#hold"] = HOLD_ATTRIBUTE
         values[":hold"] = {"N": str(hold)}

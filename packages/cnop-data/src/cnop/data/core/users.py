@@ -8,7 +8,7 @@ from typing import Protocol
 
 from cnop.data.codec import Item
 from cnop.data.config import TableNames
-from cnop.data.core.common import check_version, transact_retrying_conflicts
+from cnop.data.core.common import check_version, require_model, transact_retrying_conflicts
 from cnop.data.core.requests import get_item, transact_put_new, transact_update
 from cnop.data.core.steps import Call, Operation
 from cnop.data.core.updates import (
@@ -89,8 +89,7 @@ def create_user(tables: TableNames, data: UserCreate, password_hash: str) -> Ope
     The database refuses a taken username or email (no read before the write), so of
     any number of concurrent registrations for one name or email exactly one succeeds.
     """
-    if not isinstance(data, UserCreate):
-        raise CNOPValidationException.for_field("user", "must be a UserCreate")
+    data = require_model(data, UserCreate, "user")
     user = User.new(data, check_password_hash(password_hash))
     balance = Balance(
         username=user.username, created_at=user.created_at, updated_at=user.created_at
@@ -188,8 +187,7 @@ def update_user(
     """
     name = validate_username(username)
     version = check_version(expected_version)
-    if not isinstance(changes, UserUpdate):
-        raise CNOPValidationException.for_field("changes", "must be a UserUpdate")
+    changes = require_model(changes, UserUpdate, "changes")
     fields = changes.changes()
     now = utc_now()
     key = user_key(name)

@@ -41,6 +41,7 @@ from cnop.data.transactions.snapshot import Snapshot, read_snapshot
 from cnop.data.types import check_external_reference, utc_now
 from cnop.data.validation import (
     check_text,
+    check_timestamp,
     validate_asset_id,
     validate_entity_id,
     validate_price,
@@ -306,11 +307,28 @@ def sell(
     )
 
 
+def _order_request(order: Any) -> OrderCreate:
+    """``order`` validated again (see ``require_model``), except that its ``expires_at`` may
+    have passed since it was built: the plan refuses that, after a repeated key's record
+    has had its say."""
+    if not isinstance(order, OrderCreate):
+        raise CNOPValidationException.for_field("order", "must be a OrderCreate")
+    expires_at = order.__dict__.get("expires_at")
+    data = require_model(order.model_copy(update={"expires_at": None}), OrderCreate, "order")
+    if expires_at is None:
+        return data
+    try:
+        when = check_timestamp(expires_at, "expires_at")
+    except ValueError as exc:
+        raise CNOPValidationException.for_field("expires_at", str(exc)) from None
+    return data.model_copy(update={"expires_at": when})
+
+
 def place_limit_order(
     ctx: FlowContext, username: Any, order: Any, idempotency_key: Any = None
 ) -> Operation[FlowResult]:
     name = validate_username(username)
-    data = require_model(order, OrderCreate, "order")
+    data = _order_request(order)
     if not data.order_type.is_limit:
         raise CNOPValidationException.for_field(
             "order_type", "must be limit_buy or limit_sell (use buy() or sell() for market orders)"

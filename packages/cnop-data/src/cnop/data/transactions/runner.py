@@ -314,7 +314,18 @@ def _attempt(
     now = utc_now()
     if snapshot.record is not None and not expired(snapshot.record, now):
         return _replay(snapshot.record, request)
-    plan = planner(snapshot, now)
+    try:
+        plan = planner(snapshot, now)
+    except CNOPException:
+        # A caller's key whose record was not read with the snapshot (nothing else was read,
+        # or the order was read alone to learn its owner): the refusal may only be that the
+        # key was applied (the order it filled is completed, the expiry it placed passed).
+        if request.idempotency_key is None or snapshot.record is not None:
+            raise
+        stored = yield from _stored_result(tables, request)
+        if stored is None:
+            raise
+        return stored
     if request.idempotency_key is not None:
         # Recorded with the key too, so a replay names it as well.
         plan.result = plan.outcome().model_copy(update={"idempotency_key": request.idempotency_key})
